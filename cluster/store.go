@@ -1,0 +1,184 @@
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Paths of Kafka's ZooKeeper layout (see doc.go for the JSON of each).
+const (
+	BrokersPath                  = "/brokers"
+	BrokerIDsPath                = "/brokers/ids"
+	TopicsPath                   = "/brokers/topics"
+	BrokerSeqIDPath              = "/brokers/seqid"
+	ControllerPath               = "/controller"
+	ControllerEpochPath          = "/controller_epoch"
+	ConfigPath                   = "/config"
+	ConfigTopicsPath             = "/config/topics"
+	ConfigBrokersPath            = "/config/brokers"
+	ConfigChangesPath            = "/config/changes"
+	AdminPath                    = "/admin"
+	DeleteTopicsPath             = "/admin/delete_topics"
+	ReassignPartitionsPath       = "/admin/reassign_partitions"
+	PreferredReplicaElectionPath = "/admin/preferred_replica_election"
+	IsrChangeNotificationPath    = "/isr_change_notification"
+	ProducerIDBlockPath          = "/latest_producer_id_block"
+)
+
+// Name prefixes of sequential notification znodes.
+const (
+	ConfigChangePrefix = "config_change_"
+	IsrChangePrefix    = "isr_change_"
+)
+
+// BrokerPath is /brokers/ids/<id>.
+func BrokerPath(id int32) string { return BrokerIDsPath + "/" + strconv.Itoa(int(id)) }
+
+// TopicPath is /brokers/topics/<topic>.
+func TopicPath(topic string) string { return TopicsPath + "/" + topic }
+
+// TopicPartitionsPath is /brokers/topics/<topic>/partitions.
+func TopicPartitionsPath(topic string) string { return TopicPath(topic) + "/partitions" }
+
+// PartitionPath is /brokers/topics/<topic>/partitions/<p>.
+func PartitionPath(topic string, partition int32) string {
+	return TopicPartitionsPath(topic) + "/" + strconv.Itoa(int(partition))
+}
+
+// PartitionStatePath is /brokers/topics/<topic>/partitions/<p>/state.
+func PartitionStatePath(topic string, partition int32) string {
+	return PartitionPath(topic, partition) + "/state"
+}
+
+// TopicConfigPath is /config/topics/<topic>.
+func TopicConfigPath(topic string) string { return ConfigTopicsPath + "/" + topic }
+
+// DeleteTopicPath is /admin/delete_topics/<topic>.
+func DeleteTopicPath(topic string) string { return DeleteTopicsPath + "/" + topic }
+
+// layoutPaths are the persistent parents EnsureLayout creates, parents first.
+// They are the ones Kafka creates at broker start-up that Troupe uses.
+var layoutPaths = []string{
+	BrokersPath, BrokerIDsPath, TopicsPath, BrokerSeqIDPath,
+	ConfigPath, ConfigChangesPath, ConfigTopicsPath, ConfigBrokersPath, ConfigPath + "/clients", ConfigPath + "/users",
+	AdminPath, DeleteTopicsPath,
+	IsrChangeNotificationPath,
+	ProducerIDBlockPath,
+}
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+}
+
+func (tp TopicPartition) String() string { return tp.Topic + "-" + strconv.Itoa(int(tp.Partition)) }
+
+// Store reads and writes Kafka's ZooKeeper layout through a Conn, with typed
+// values and Kafka's JSON. It holds no state of its own beyond the Conn, so
+// it is safe for concurrent use; its calls block on ZooKeeper and must not run
+// inside an actor's Receive.
+//
+// Watch variants (…W) return a one-shot channel. The caller — an actor's IO
+// goroutine — must turn every event into a message to the actor's mailbox and
+// let the actor re-read and re-watch; nothing that receives from these
+// channels may change actor state directly.
+type Store struct {
+	conn Conn
+	log  zerolog.Logger
+	now  func() time.Time
+}
+
+// NewStore returns a Store over conn.
+func NewStore(conn Conn, logger zerolog.Logger) *Store {
+	return &Store{conn: conn, log: logger.With().Str("component", "zkstore").Logger(), now: time.Now}
+}
+
+// Conn returns the underlying connection.
+func (s *Store) Conn() Conn { return s.conn }
+
+// EnsureLayout creates the persistent parent znodes of the layout that are
+// missing. It is idempotent and safe to run on every broker start.
+func (s *Store) EnsureLayout() error {
+	for _, p := range layoutPaths {
+		if err := s.ensurePath(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensurePath creates p (empty, persistent) if missing; the parent must exist.
+func (s *Store) ensurePath(p string) error {
+	_, err := s.conn.Create(p, nil, ModePersistent)
+	if err != nil && !errors.Is(err, ErrNodeExists) {
+		return fmt.Errorf("cluster: ensure %s: %w", p, err)
+	}
+	return nil
+}
+
+// ensurePathRecursive creates p and any missing ancestors.
+func ensurePathRecursive(conn Conn, p string) error {
+	if p == "/" {
+		return nil
+	}
+	ok, _, err := conn.Exists(p)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	if err := ensurePathRecursive(conn, parentPath(p)); err != nil {
+		return err
+	}
+	if _, err := conn.Create(p, nil, ModePersistent); err != nil && !errors.Is(err, ErrNodeExists) {
+		return err
+	}
+	return nil
+}
+
+// decodeJSON unmarshals a znode's data, naming the path on failure.
+func decodeJSON(path string, data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorruptZNode, path, err)
+	}
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only our own plain structs are marshalled here.
+		panic(fmt.Sprintf("cluster: marshal %T: %v", v, err))
+	}
+	return b
+}
+
+// fencedOp reports whether a Multi failed at the controller-epoch check
+// (index 0 by convention in this package), i.e. the caller's controller
+// epoch is stale.
+func fencedOp(err error) bool {
+	var me *MultiError
+	return errors.As(err, &me) && me.Index == 0 && (errors.Is(err, ErrBadVersion) || errors.Is(err, ErrNoNode))
+}
+
+// controllerMoved wraps a fenced Multi failure as ErrControllerMoved.
+func controllerMoved(what string, err error) error {
+	return fmt.Errorf("%w: %s: %v", ErrControllerMoved, what, err)
+}
+
+func msString(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+func parseMs(s string) time.Time {
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}

@@ -1,0 +1,369 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+)
+
+// Kafka v2 record batch header layout (all integers big-endian). See doc.go.
+const (
+	offBaseOffset      = 0
+	offBatchLength     = 8
+	offLeaderEpoch     = 12
+	offMagic           = 16
+	offCRC             = 17
+	offAttributes      = 21
+	offLastOffsetDelta = 23
+	offFirstTimestamp  = 27
+	offMaxTimestamp    = 35
+	offProducerID      = 43
+	offProducerEpoch   = 51
+	offBaseSequence    = 53
+	offNumRecords      = 57
+
+	// BatchHeaderSize is the size of a v2 record batch header; records follow it.
+	BatchHeaderSize = 61
+	// batchLogOverhead is the part of a batch not counted by its length field
+	// (baseOffset and batchLength themselves).
+	batchLogOverhead = 12
+	// scanHeaderSize is what the read path needs of a header: base offset,
+	// length, epoch, magic, CRC, attributes and last offset delta.
+	scanHeaderSize = offFirstTimestamp
+
+	// Attribute bits.
+	attrCompressionMask = 0x07
+	attrTimestampType   = 0x08
+	attrTransactional   = 0x10
+	attrControl         = 0x20
+
+	// NoTimestamp is Kafka's "no timestamp" value (-1).
+	NoTimestamp int64 = -1
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// BatchHeader is the decoded 61-byte header of a Kafka v2 record batch.
+type BatchHeader struct {
+	BaseOffset           int64
+	BatchLength          int32 // bytes after the length field: total size - 12
+	PartitionLeaderEpoch int32
+	Magic                int8
+	CRC                  uint32
+	Attributes           int16
+	LastOffsetDelta      int32
+	FirstTimestamp       int64
+	MaxTimestamp         int64
+	ProducerID           int64
+	ProducerEpoch        int16
+	BaseSequence         int32
+	NumRecords           int32
+}
+
+// Size is the batch's total size in bytes, header included.
+func (h BatchHeader) Size() int64 { return int64(h.BatchLength) + batchLogOverhead }
+
+// LastOffset is the offset of the batch's last record.
+func (h BatchHeader) LastOffset() int64 { return h.BaseOffset + int64(h.LastOffsetDelta) }
+
+// NextOffset is LastOffset()+1.
+func (h BatchHeader) NextOffset() int64 { return h.LastOffset() + 1 }
+
+// Compression is the codec id: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+func (h BatchHeader) Compression() int8 { return int8(h.Attributes & attrCompressionMask) }
+
+// IsLogAppendTime reports whether the batch's timestamps are log-append time.
+func (h BatchHeader) IsLogAppendTime() bool { return h.Attributes&attrTimestampType != 0 }
+
+// IsTransactional reports the transactional attribute bit.
+func (h BatchHeader) IsTransactional() bool { return h.Attributes&attrTransactional != 0 }
+
+// IsControl reports the control attribute bit (transaction markers).
+func (h BatchHeader) IsControl() bool { return h.Attributes&attrControl != 0 }
+
+// Errors for the header parser; they wrap ErrCorruptMessage.
+var (
+	errShortHeader = fmt.Errorf("%w: batch shorter than its 61-byte header", ErrCorruptMessage)
+	errBadLength   = fmt.Errorf("%w: batch length field out of range", ErrCorruptMessage)
+	errBadCRC      = fmt.Errorf("%w: CRC-32C mismatch", ErrCorruptMessage)
+	errTruncated   = fmt.Errorf("%w: batch truncated: length field exceeds the bytes supplied", ErrCorruptMessage)
+)
+
+// ParseBatchHeader decodes the 61-byte v2 header at the start of b. It checks
+// only that b holds a whole header; it does not check the CRC, the magic or the
+// length field against len(b).
+func ParseBatchHeader(b []byte) (BatchHeader, error) {
+	if len(b) < BatchHeaderSize {
+		return BatchHeader{}, errShortHeader
+	}
+	return BatchHeader{
+		BaseOffset:           int64(binary.BigEndian.Uint64(b[offBaseOffset:])),
+		BatchLength:          int32(binary.BigEndian.Uint32(b[offBatchLength:])),
+		PartitionLeaderEpoch: int32(binary.BigEndian.Uint32(b[offLeaderEpoch:])),
+		Magic:                int8(b[offMagic]),
+		CRC:                  binary.BigEndian.Uint32(b[offCRC:]),
+		Attributes:           int16(binary.BigEndian.Uint16(b[offAttributes:])),
+		LastOffsetDelta:      int32(binary.BigEndian.Uint32(b[offLastOffsetDelta:])),
+		FirstTimestamp:       int64(binary.BigEndian.Uint64(b[offFirstTimestamp:])),
+		MaxTimestamp:         int64(binary.BigEndian.Uint64(b[offMaxTimestamp:])),
+		ProducerID:           int64(binary.BigEndian.Uint64(b[offProducerID:])),
+		ProducerEpoch:        int16(binary.BigEndian.Uint16(b[offProducerEpoch:])),
+		BaseSequence:         int32(binary.BigEndian.Uint32(b[offBaseSequence:])),
+		NumRecords:           int32(binary.BigEndian.Uint32(b[offNumRecords:])),
+	}, nil
+}
+
+// scanHeader is the part of a header the read and recovery paths use.
+type scanHeader struct {
+	base    int64
+	size    int64 // total size
+	lastOff int64
+	epoch   int32
+	magic   int8
+}
+
+// parseScanHeader decodes the first scanHeaderSize bytes of a header.
+// REQUIRES: len(b) >= scanHeaderSize.
+func parseScanHeader(b []byte) scanHeader {
+	base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
+	return scanHeader{
+		base:    base,
+		size:    int64(int32(binary.BigEndian.Uint32(b[offBatchLength:]))) + batchLogOverhead,
+		lastOff: base + int64(int32(binary.BigEndian.Uint32(b[offLastOffsetDelta:]))),
+		epoch:   int32(binary.BigEndian.Uint32(b[offLeaderEpoch:])),
+		magic:   int8(b[offMagic]),
+	}
+}
+
+// batchCRC computes the CRC-32C Kafka stores in a batch: over attributes..end.
+// REQUIRES: len(b) >= BatchHeaderSize.
+func batchCRC(b []byte) uint32 { return crc32.Checksum(b[offAttributes:], castagnoli) }
+
+// frameBatch checks that b starts with a complete v2 batch frame and returns
+// its total size. It checks magic, the length field and the CRC, nothing else:
+// it is what recovery needs to decide whether bytes on disk form a batch.
+func frameBatch(b []byte) (int, error) {
+	if len(b) < BatchHeaderSize {
+		return 0, errShortHeader
+	}
+	if m := int8(b[offMagic]); m != 2 {
+		return 0, fmt.Errorf("%w: magic %d", ErrCorruptMessage, m)
+	}
+	length := int64(int32(binary.BigEndian.Uint32(b[offBatchLength:])))
+	size := length + batchLogOverhead
+	if size < BatchHeaderSize {
+		return 0, errBadLength
+	}
+	if size > int64(len(b)) {
+		return 0, errTruncated
+	}
+	if binary.BigEndian.Uint32(b[offCRC:]) != batchCRC(b[:size]) {
+		return 0, errBadCRC
+	}
+	if delta := int32(binary.BigEndian.Uint32(b[offLastOffsetDelta:])); delta < 0 {
+		return 0, fmt.Errorf("%w: negative last offset delta %d", ErrCorruptMessage, delta)
+	}
+	return int(size), nil
+}
+
+// batchSummary is what validation learns about one batch.
+type batchSummary struct {
+	size         int
+	numRecords   int32
+	lastDelta    int32
+	maxTimestamp int64
+	epoch        int32
+	base         int64
+	control      bool
+}
+
+// validateBatch checks one client or follower batch at the start of b, as
+// Kafka's LogValidator does for magic 2: framing, CRC, magic, record count
+// against lastOffsetDelta, size limit, codec, and for uncompressed batches the
+// framing of every inner record (lengths add up, offset deltas run 0..n-1).
+// It never modifies b. It is allocation-free.
+func validateBatch(b []byte, maxBytes int32) (batchSummary, error) {
+	if len(b) < BatchHeaderSize {
+		return batchSummary{}, errShortHeader
+	}
+	length := int64(int32(binary.BigEndian.Uint32(b[offBatchLength:])))
+	size := length + batchLogOverhead
+	if size < BatchHeaderSize {
+		return batchSummary{}, errBadLength
+	}
+	if size > int64(len(b)) {
+		return batchSummary{}, errTruncated
+	}
+	if m := int8(b[offMagic]); m != 2 {
+		// Kafka answers a magic it cannot handle with INVALID_RECORD when the
+		// frame is intact; we cannot check a CRC of an unknown format.
+		return batchSummary{}, fmt.Errorf("%w: magic %d, only v2 batches are supported", ErrInvalidRecord, m)
+	}
+	if maxBytes > 0 && size > int64(maxBytes) {
+		return batchSummary{}, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", ErrMessageTooLarge, size, maxBytes)
+	}
+	batch := b[:size]
+	if binary.BigEndian.Uint32(batch[offCRC:]) != batchCRC(batch) {
+		return batchSummary{}, errBadCRC
+	}
+	attrs := int16(binary.BigEndian.Uint16(batch[offAttributes:]))
+	lastDelta := int32(binary.BigEndian.Uint32(batch[offLastOffsetDelta:]))
+	n := int32(binary.BigEndian.Uint32(batch[offNumRecords:]))
+	if n <= 0 {
+		return batchSummary{}, fmt.Errorf("%w: batch has %d records", ErrInvalidRecord, n)
+	}
+	if lastDelta != n-1 {
+		return batchSummary{}, fmt.Errorf("%w: %d records but last offset delta %d", ErrInvalidRecord, n, lastDelta)
+	}
+	codec := attrs & attrCompressionMask
+	if codec > 4 {
+		return batchSummary{}, fmt.Errorf("%w: unknown compression codec %d", ErrInvalidRecord, codec)
+	}
+	if codec == 0 {
+		if err := walkRecords(batch, n, nil); err != nil {
+			return batchSummary{}, err
+		}
+	}
+	return batchSummary{
+		size:         int(size),
+		numRecords:   n,
+		lastDelta:    lastDelta,
+		maxTimestamp: int64(binary.BigEndian.Uint64(batch[offMaxTimestamp:])),
+		epoch:        int32(binary.BigEndian.Uint32(batch[offLeaderEpoch:])),
+		base:         int64(binary.BigEndian.Uint64(batch[offBaseOffset:])),
+		control:      attrs&attrControl != 0,
+	}, nil
+}
+
+var errRecordFraming = fmt.Errorf("%w: inner record framing", ErrInvalidRecord)
+
+// walkRecords checks the framing of the n records of an uncompressed batch
+// and, if fn is not nil, calls it with each record's offset delta and
+// timestamp delta. Returning false from fn stops the walk early.
+func walkRecords(batch []byte, n int32, fn func(offsetDelta int32, tsDelta int64) bool) error {
+	p := batch[BatchHeaderSize:]
+	for i := int32(0); i < n; i++ {
+		recLen, k := binary.Varint(p)
+		if k <= 0 || recLen <= 0 || recLen > int64(len(p)-k) {
+			return errRecordFraming
+		}
+		rec := p[k : k+int(recLen)]
+		p = p[k+int(recLen):]
+		// attributes int8, timestampDelta varlong, offsetDelta varint,
+		// key, value, headers.
+		if len(rec) < 1 {
+			return errRecordFraming
+		}
+		r := rec[1:]
+		tsDelta, k := binary.Varint(r)
+		if k <= 0 {
+			return errRecordFraming
+		}
+		r = r[k:]
+		offDelta, k := binary.Varint(r)
+		if k <= 0 || offDelta != int64(i) {
+			return fmt.Errorf("%w: record %d has offset delta %d", ErrInvalidRecord, i, offDelta)
+		}
+		r = r[k:]
+		var ok bool
+		if r, ok = skipBytesField(r, true); !ok { // key
+			return errRecordFraming
+		}
+		if r, ok = skipBytesField(r, true); !ok { // value
+			return errRecordFraming
+		}
+		hc, k := binary.Varint(r)
+		if k <= 0 || hc < 0 || hc > int64(len(r)) {
+			return errRecordFraming
+		}
+		r = r[k:]
+		for h := int64(0); h < hc; h++ {
+			if r, ok = skipBytesField(r, false); !ok { // header key
+				return errRecordFraming
+			}
+			if r, ok = skipBytesField(r, true); !ok { // header value
+				return errRecordFraming
+			}
+		}
+		if len(r) != 0 {
+			return errRecordFraming
+		}
+		if fn != nil && !fn(int32(offDelta), tsDelta) {
+			return nil
+		}
+	}
+	if len(p) != 0 {
+		return fmt.Errorf("%w: %d bytes after the last record", ErrInvalidRecord, len(p))
+	}
+	return nil
+}
+
+// skipBytesField skips a varint-length-prefixed byte field; a length of -1
+// (null) is allowed when nullable.
+func skipBytesField(r []byte, nullable bool) ([]byte, bool) {
+	l, k := binary.Varint(r)
+	if k <= 0 {
+		return nil, false
+	}
+	r = r[k:]
+	if l == -1 && nullable {
+		return r, true
+	}
+	if l < 0 || l > int64(len(r)) {
+		return nil, false
+	}
+	return r[l:], true
+}
+
+// findRecordAtOrAfterTimestamp returns the offset and timestamp of the first
+// record in batch whose timestamp is >= ts. For compressed batches (whose
+// records we do not decode) and log-append-time batches it answers at batch
+// granularity: the base offset and the batch's max timestamp.
+func findRecordAtOrAfterTimestamp(batch []byte, ts int64) (int64, int64, bool) {
+	h, err := ParseBatchHeader(batch)
+	if err != nil || h.MaxTimestamp < ts {
+		return -1, -1, false
+	}
+	if h.Compression() != 0 || h.IsLogAppendTime() {
+		return h.BaseOffset, h.MaxTimestamp, true
+	}
+	off, rts := int64(-1), int64(-1)
+	err = walkRecords(batch, h.NumRecords, func(od int32, tsd int64) bool {
+		if t := h.FirstTimestamp + tsd; t >= ts {
+			off, rts = h.BaseOffset+int64(od), t
+			return false
+		}
+		return true
+	})
+	if err != nil || off < 0 {
+		return h.BaseOffset, h.MaxTimestamp, true
+	}
+	return off, rts, true
+}
+
+// findMaxTimestampRecord returns the offset of the first record in batch that
+// carries the batch's max timestamp (batch granularity for compressed and
+// log-append-time batches: the base offset).
+func findMaxTimestampRecord(batch []byte) int64 {
+	h, err := ParseBatchHeader(batch)
+	if err != nil {
+		return -1
+	}
+	if h.Compression() != 0 || h.IsLogAppendTime() {
+		return h.BaseOffset
+	}
+	off := h.BaseOffset
+	_ = walkRecords(batch, h.NumRecords, func(od int32, tsd int64) bool {
+		if h.FirstTimestamp+tsd == h.MaxTimestamp {
+			off = h.BaseOffset + int64(od)
+			return false
+		}
+		return true
+	})
+	return off
+}
+
+// isCorrupt reports whether err is a framing/CRC problem (as opposed to a
+// rule violation).
+func isCorrupt(err error) bool { return errors.Is(err, ErrCorruptMessage) }

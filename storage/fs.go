@@ -95,7 +95,7 @@ func (osFS) OpenReadWrite(name string) (File, error) {
 	return &osFile{f}, nil
 }
 
-func (osFS) Rename(o, n string) error   { return os.Rename(o, n) }
+func (osFS) Rename(o, n string) error    { return os.Rename(o, n) }
 func (osFS) Remove(name string) error    { return os.Remove(name) }
 func (osFS) RemoveAll(name string) error { return os.RemoveAll(name) }
 func (osFS) MkdirAll(dir string) error   { return os.MkdirAll(dir, 0o755) }

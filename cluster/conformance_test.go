@@ -123,14 +123,21 @@ func testConformance(t *testing.T, mk func(t *testing.T) harness) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("sequential names %v, want %v", got, want)
 		}
-		// The suffix is the parent's cversion, which deletes bump too.
+		// The suffix counts creates; deletes do not free numbers (and bump
+		// the cversion without moving the sequence).
 		must(t, c.Delete(want[2], AnyVersion))
+		must(t, c.Delete(want[0], AnyVersion))
 		p, err := c.Create("/q/item-", nil, ModeEphemeralSequential)
 		must(t, err)
-		if p != "/q/item-0000000004" {
+		if p != "/q/item-0000000003" {
 			t.Fatalf("after delete: %s", p)
 		}
-		_, st, err := c.Get(p)
+		_, st, err := c.Get("/q")
+		must(t, err)
+		if st.Cversion != 6 || st.NumChildren != 2 {
+			t.Fatalf("parent stat %+v: want cversion 6 (4 creates + 2 deletes)", st)
+		}
+		_, st, err = c.Get(p)
 		must(t, err)
 		if st.EphemeralOwner != c.SessionID() {
 			t.Fatalf("ephemeral sequential owner %x, session %x", st.EphemeralOwner, c.SessionID())
@@ -138,7 +145,7 @@ func testConformance(t *testing.T, mk func(t *testing.T) harness) {
 		// A trailing slash makes the sequence number the whole name.
 		p, err = c.Create("/q/", nil, ModePersistentSequential)
 		must(t, err)
-		if p != "/q/0000000005" {
+		if p != "/q/0000000004" {
 			t.Fatalf("trailing slash: %s", p)
 		}
 	})

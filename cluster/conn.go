@@ -70,7 +70,8 @@ const (
 	ModePersistent CreateMode = iota
 	// ModeEphemeral znodes are deleted when the creating session ends.
 	ModeEphemeral
-	// ModePersistentSequential appends the parent's cversion as %010d.
+	// ModePersistentSequential appends a %010d sequence number: the count
+	// of children ever created under the parent.
 	ModePersistentSequential
 	// ModeEphemeralSequential is ephemeral and sequential.
 	ModeEphemeralSequential
@@ -103,7 +104,7 @@ type Stat struct {
 	Ctime          int64 // creation time, ms since the epoch
 	Mtime          int64 // last data change, ms since the epoch
 	Version        int32 // number of data changes; what Set/Delete/CheckOp compare
-	Cversion       int32 // number of child creates and deletes; the next sequence suffix
+	Cversion       int32 // number of child creates plus child deletes
 	EphemeralOwner int64 // owning session id for ephemerals, 0 for persistent nodes
 	DataLength     int32
 	NumChildren    int32

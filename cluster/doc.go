@@ -46,7 +46,8 @@
 //	/isr_change_notification/isr_change_<seq>  S  {"version":1,"partitions":[{"topic":"t","partition":0}]}
 //	/latest_producer_id_block               {"version":1,"broker":1,"block_start":"0","block_end":"999"}
 //
-// Sequence suffixes are ZooKeeper's: the parent's cversion as %010d.
+// Sequence suffixes are ZooKeeper's: %010d of the number of children ever
+// created under the parent.
 // /latest_producer_id_block may exist empty (EnsureLayout creates it, as
 // Kafka does); empty means no block was handed out yet. Producer id blocks
 // are [block_start, block_end], end inclusive.

@@ -669,9 +669,13 @@ func (tx *localTxn) create(s *LocalSession, path string, data []byte, mode Creat
 		return "", ErrNoChildrenForEphemerals
 	}
 	if mode.sequential() {
-		// ZooKeeper names a sequential node after the parent's cversion
-		// before this create bumps it.
-		path += fmt.Sprintf("%010d", parent.stat.Cversion)
+		// ZooKeeper numbers a sequential node with the count of children
+		// ever created under the parent. (Its DataNode stores exactly that
+		// count as the cversion and reports 2*count-numChildren, i.e.
+		// creates+deletes, to clients; we store the reported value and
+		// derive the count.)
+		created := (parent.stat.Cversion + int32(len(parent.children))) / 2
+		path += fmt.Sprintf("%010d", created)
 	}
 	if tx.db.nodes[path] != nil {
 		return "", ErrNodeExists

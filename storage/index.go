@@ -21,10 +21,13 @@ type indexFile struct {
 	fs        FS
 	path      string
 	entrySize int
-	f         File // nil until opened (sealed segments open lazily)
-	// onDisk is the number of entries in the file. Invariant: the file's size
-	// is onDisk*entrySize (we never preallocate).
+	// f is the open descriptor; nil until first needed (sealed segments open
+	// lazily) and again once a sealed index is served by its mapping.
+	f File
+	// onDisk is the number of entries in the file, valid once sized.
+	// Invariant: the file's size is onDisk*entrySize (never preallocated).
 	onDisk int
+	sized  bool
 	// pend holds entries not yet written, len a multiple of entrySize. Only the
 	// active segment has a non-nil pend.
 	pend []byte
@@ -46,36 +49,48 @@ const pendCap = 64
 
 func (x *indexFile) entries() int { return x.onDisk + len(x.pend)/x.entrySize }
 
-// open opens the file (creating it if needed) and loads its size.
+// open makes x.f an open handle (creating the file if needed); the first
+// time it also loads the entry count, dropping a torn entry at the end (a
+// crash during an index write). Sanity checks decide whether the rest is
+// trustworthy.
 func (x *indexFile) open() error {
-	if x.f != nil {
+	if x.f == nil {
+		f, err := x.fs.OpenReadWrite(x.path)
+		if err != nil {
+			return err
+		}
+		x.f = f
+	}
+	if x.sized {
 		return nil
 	}
-	f, err := x.fs.OpenReadWrite(x.path)
+	size, err := x.f.Size()
 	if err != nil {
-		return err
-	}
-	size, err := f.Size()
-	if err != nil {
-		f.Close()
 		return err
 	}
 	if size%int64(x.entrySize) != 0 {
-		// A torn entry at the end (crash during an index write): drop it.
-		// Sanity checks decide whether the rest is trustworthy.
 		size -= size % int64(x.entrySize)
-		if err := f.Truncate(size); err != nil {
-			f.Close()
+		if err := x.f.Truncate(size); err != nil {
 			return err
 		}
 	}
-	x.f = f
 	x.onDisk = int(size / int64(x.entrySize))
+	x.sized = true
 	return nil
 }
 
-// activate gives the index a pending buffer (it is now the active segment's)
-// and, if mappable, maps it with room to grow to its maximum size.
+// release closes the descriptor of a sealed index that a mapping serves, so a
+// sealed segment costs one descriptor (its log file), as in Kafka. The active
+// segment keeps its index descriptors: reopening them would allocate on the
+// append path.
+func (x *indexFile) release() {
+	if x.f != nil && x.mapped != nil && x.pend == nil {
+		_ = x.f.Close()
+		x.f = nil
+	}
+}
+
+// activate gives the index a pending buffer: it is now the active segment's.
 func (x *indexFile) activate() {
 	if x.pend == nil {
 		x.pend = make([]byte, 0, pendCap*x.entrySize)
@@ -85,8 +100,11 @@ func (x *indexFile) activate() {
 // ensureMapped maps the file when the FS supports it. Active indexes map
 // their maximum size so appended entries are visible without remapping.
 func (x *indexFile) ensureMapped(active bool) {
-	if x.mapped != nil || x.mapTried || x.f == nil {
+	if x.mapped != nil || x.mapTried {
 		return
+	}
+	if err := x.open(); err != nil {
+		return // lookups will report it
 	}
 	x.mapTried = true
 	m, ok := x.f.(mapper)
@@ -98,6 +116,7 @@ func (x *indexFile) ensureMapped(active bool) {
 		length = (x.maxEntries + 1) * x.entrySize
 	}
 	if length == 0 {
+		x.mapTried = false // try again once there is something to map
 		return
 	}
 	data, unmap, err := m.Map(length)
@@ -105,6 +124,7 @@ func (x *indexFile) ensureMapped(active bool) {
 		return // fall back to ReadAt
 	}
 	x.mapped, x.unmap = data, unmap
+	x.release()
 }
 
 // entry returns entry i's bytes. The slice is only valid until the next call.
@@ -166,6 +186,7 @@ func (x *indexFile) flush() error {
 	}
 	x.onDisk += len(x.pend) / x.entrySize
 	x.pend = x.pend[:0]
+	x.release()
 	return nil
 }
 
@@ -174,14 +195,22 @@ func (x *indexFile) sync() error {
 	if err := x.flush(); err != nil {
 		return err
 	}
-	if x.f == nil {
-		return nil
+	if !x.sized && x.f == nil {
+		return nil // never opened: nothing written
 	}
-	return x.f.Sync()
+	if err := x.open(); err != nil {
+		return err
+	}
+	err := x.f.Sync()
+	x.release()
+	return err
 }
 
 // truncateEntries keeps the first k entries.
 func (x *indexFile) truncateEntries(k int) error {
+	if err := x.open(); err != nil {
+		return err
+	}
 	if k >= x.entries() {
 		return nil
 	}
@@ -199,6 +228,7 @@ func (x *indexFile) truncateEntries(k int) error {
 		return err
 	}
 	x.onDisk = k
+	x.release()
 	return nil
 }
 
@@ -209,6 +239,7 @@ func (x *indexFile) seal() error {
 		return err
 	}
 	x.pend = nil
+	x.release()
 	return nil
 }
 

@@ -450,9 +450,18 @@ func (l *Log) ensureChecked(s *segment) error {
 		s.next = next
 		return err
 	}
-	if s != l.active() && s.next != next {
-		l.logger.Error().Str("segment", s.logPath).Int64("next_offset", s.next).Int64("expected", next).Msg("storage: segment ends at an unexpected offset")
-		s.next = next
+	if s != l.active() {
+		if s.next != next {
+			l.logger.Error().Str("segment", s.logPath).Int64("next_offset", s.next).Int64("expected", next).Msg("storage: segment ends at an unexpected offset")
+			s.next = next
+		}
+		// A sealed segment's time index ends with its largest timestamp; put
+		// it back if the file lost it (a torn or truncated index).
+		if ts, _, ok, err := s.tidx.last(); err == nil && s.maxTs >= 0 && (!ok || ts < s.maxTs) {
+			if err := s.seal(); err != nil {
+				return storageErr("repair "+s.tidx.path, err)
+			}
+		}
 	}
 	s.checked = true
 	return nil
@@ -682,14 +691,15 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	return nil
 }
 
-// removeSegments takes segments out of service: their log files are renamed
-// *.deleted and closed and removed after file.delete.delay.ms (Regions may
-// still read them), their indexes go at once.
+// removeSegments takes segments out of service: their index files are
+// removed at once (only the owner reads indexes), their log files renamed
+// *.deleted; all descriptors are closed, and the log file removed, after
+// file.delete.delay.ms, so Regions and SyncFuncs holding them keep working.
 func (l *Log) removeSegments(segs []*segment, why string) error {
 	var errs []error
 	for _, s := range segs {
-		files := []File{s.log}
-		paths := []string{}
+		files := []File{s.log, s.idx.f, s.tidx.f}
+		var paths []string
 		dpath := s.logPath + deletedSuffix
 		if err := l.fs.Rename(s.logPath, dpath); err != nil {
 			errs = append(errs, err)
@@ -697,7 +707,7 @@ func (l *Log) removeSegments(segs []*segment, why string) error {
 		} else {
 			paths = append(paths, dpath)
 		}
-		s.log = nil
+		s.log, s.idx.f, s.tidx.f = nil, nil, nil
 		for _, x := range []*indexFile{&s.idx.indexFile, &s.tidx.indexFile} {
 			if err := x.close(); err != nil {
 				errs = append(errs, err)
@@ -1019,6 +1029,7 @@ func (l *Log) SyncFunc() (int64, func() error) {
 	upTo := l.LogEndOffset()
 	snap := syncSnapshot{upTo: upTo, dirGen: l.dirGen}
 	var files []File
+	var paths []string // index files without an open descriptor
 	for _, s := range l.segs {
 		if !s.dirty && s.next <= l.recoveryPoint {
 			continue
@@ -1035,6 +1046,8 @@ func (l *Log) SyncFunc() (int64, func() error) {
 		for _, x := range []*indexFile{&s.idx.indexFile, &s.tidx.indexFile} {
 			if x.f != nil {
 				files = append(files, x.f)
+			} else {
+				paths = append(paths, x.path)
 			}
 		}
 		snap.segs = append(snap.segs, s)
@@ -1046,6 +1059,20 @@ func (l *Log) SyncFunc() (int64, func() error) {
 	return upTo, func() error {
 		for _, f := range files {
 			if err := f.Sync(); err != nil {
+				return storageErr("sync", err)
+			}
+		}
+		for _, p := range paths {
+			f, err := fs.Open(p)
+			if isNotExist(err) {
+				continue // the segment was deleted meanwhile
+			}
+			if err != nil {
+				return storageErr("sync", err)
+			}
+			err = f.Sync()
+			f.Close()
+			if err != nil {
 				return storageErr("sync", err)
 			}
 		}

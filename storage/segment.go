@@ -102,6 +102,7 @@ func createSegment(fs FS, dir string, base int64, cfg Config, nowMs int64) (*seg
 			return nil, cerr
 		}
 		x.f = f
+		x.sized = true
 	}
 	s.activate()
 	s.checked = true

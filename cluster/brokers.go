@@ -25,6 +25,11 @@ type BrokerInfo struct {
 	// SessionID is the EphemeralOwner of the znode when read; 0 when
 	// writing.
 	SessionID int64
+	// Epoch is the znode's creation zxid when read (Kafka's broker epoch,
+	// KIP-380): it changes on every re-registration, so a controller that
+	// sees the same id with a new epoch knows the broker bounced even if
+	// it never saw the id missing from /brokers/ids.
+	Epoch int64
 }
 
 // brokerJSON is Kafka's version 5 broker registration plus actor_address.
@@ -137,7 +142,7 @@ func (s *Store) Broker(id int32) (BrokerInfo, error) {
 		return BrokerInfo{}, err
 	}
 	b, err := DecodeBrokerInfo(id, data)
-	b.SessionID = st.EphemeralOwner
+	b.SessionID, b.Epoch = st.EphemeralOwner, st.Czxid
 	return b, err
 }
 

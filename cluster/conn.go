@@ -280,3 +280,10 @@ func joinPath(parent, child string) string {
 	}
 	return parent + "/" + child
 }
+
+// Both implementations satisfy Conn.
+var (
+	_ Conn = (*LocalTree)(nil)
+	_ Conn = (*LocalSession)(nil)
+	_ Conn = (*ZooKeeperConn)(nil)
+)

@@ -45,6 +45,12 @@
 //	/admin/preferred_replica_election       {"version":1,"partitions":[{"topic":"t","partition":0}]}
 //	/isr_change_notification/isr_change_<seq>  S  {"version":1,"partitions":[{"topic":"t","partition":0}]}
 //	/latest_producer_id_block               {"version":1,"broker":1,"block_start":"0","block_end":"999"}
+//	/cluster/id                             {"version":"1","id":"<22-char base64url uuid>"}
+//
+// A broker's epoch (KIP-380) is the czxid of its /brokers/ids/<id> node:
+// BrokerInfo.Epoch and Registration.BrokerEpoch. A broker that restarts fast
+// may reappear in /brokers/ids before the controller's watch fires, so the
+// controller detects bounces by comparing epochs, not by presence alone.
 //
 // Sequence suffixes are ZooKeeper's: %010d of the number of children ever
 // created under the parent.

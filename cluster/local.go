@@ -71,9 +71,16 @@ type localDB struct {
 // localNode is one znode. data is never mutated in place (replaced on set),
 // so undo copies may share it.
 type localNode struct {
-	data     []byte
-	stat     Stat // NumChildren and DataLength are derived on read
+	data []byte
+	// stat's Cversion, NumChildren and DataLength are derived on read.
+	stat     Stat
 	children map[string]struct{}
+	// created counts the children ever created here; it numbers sequential
+	// children. As in ZooKeeper's DataNode, the reported cversion (creates
+	// plus deletes) is derived: 2*created - len(children). Deriving it keeps
+	// it right after a restart in which ephemeral children vanished without
+	// their deletions being written down.
+	created int32
 }
 
 type watchKind int
@@ -670,12 +677,9 @@ func (tx *localTxn) create(s *LocalSession, path string, data []byte, mode Creat
 	}
 	if mode.sequential() {
 		// ZooKeeper numbers a sequential node with the count of children
-		// ever created under the parent. (Its DataNode stores exactly that
-		// count as the cversion and reports 2*count-numChildren, i.e.
-		// creates+deletes, to clients; we store the reported value and
-		// derive the count.)
-		created := (parent.stat.Cversion + int32(len(parent.children))) / 2
-		path += fmt.Sprintf("%010d", created)
+		// ever created under the parent (not with the reported cversion,
+		// which deletes bump too).
+		path += fmt.Sprintf("%010d", parent.created)
 	}
 	if tx.db.nodes[path] != nil {
 		return "", ErrNodeExists
@@ -684,7 +688,7 @@ func (tx *localTxn) create(s *LocalSession, path string, data []byte, mode Creat
 	tx.save(path)
 	parent = tx.db.nodes[parentP]
 	parent.children[baseName(path)] = struct{}{}
-	parent.stat.Cversion++
+	parent.created++
 	parent.stat.Pzxid = tx.zxid
 	n := &localNode{
 		data:     cloneBytes(data),
@@ -697,8 +701,8 @@ func (tx *localTxn) create(s *LocalSession, path string, data []byte, mode Creat
 	if mode.ephemeral() {
 		n.stat.EphemeralOwner = s.id
 	}
-	// Persisted even for an ephemeral: the parent's cversion changed, and
-	// sequence numbers must not repeat after a restart.
+	// Persisted even for an ephemeral: the parent's created count changed,
+	// and sequence numbers must not repeat after a restart.
 	tx.persistent = true
 	tx.db.nodes[path] = n
 	tx.events = append(tx.events,
@@ -753,10 +757,13 @@ func (tx *localTxn) del(path string, version int32) error {
 	tx.save(path)
 	parent := tx.db.nodes[parentP]
 	delete(parent.children, baseName(path))
-	parent.stat.Cversion++
 	parent.stat.Pzxid = tx.zxid
+	if n.stat.EphemeralOwner == 0 {
+		// An ephemeral's deletion changes nothing that is persisted but the
+		// parent's pzxid, so session cleanup never needs the disk.
+		tx.persistent = true
+	}
 	delete(tx.db.nodes, path)
-	tx.persistent = true
 	tx.events = append(tx.events,
 		txEvent{path, EventNodeDeleted, []watchKind{watchData, watchExist, watchChild}},
 		txEvent{parentP, EventNodeChildrenChanged, []watchKind{watchChild}})
@@ -780,6 +787,7 @@ func (tx *localTxn) check(path string, version int32) error {
 func (n *localNode) statOut() Stat {
 	st := n.stat
 	st.NumChildren = int32(len(n.children))
+	st.Cversion = 2*n.created - st.NumChildren
 	st.DataLength = int32(len(n.data))
 	return st
 }

@@ -20,7 +20,7 @@ const (
 // localSnapshot is the on-disk form: every persistent znode with its stat,
 // sorted by path, and the last zxid so zxids stay monotonic across restarts.
 //
-//	{"format":1,"zxid":42,"nodes":[{"path":"/","cversion":3,...},
+//	{"format":1,"zxid":42,"nodes":[{"path":"/","created":3,...},
 //	  {"path":"/brokers","data":"<base64>","czxid":2,...}, ...]}
 type localSnapshot struct {
 	Format int             `json:"format"`
@@ -29,15 +29,15 @@ type localSnapshot struct {
 }
 
 type localSnapNode struct {
-	Path     string `json:"path"`
-	Data     []byte `json:"data,omitempty"`
-	Czxid    int64  `json:"czxid"`
-	Mzxid    int64  `json:"mzxid"`
-	Pzxid    int64  `json:"pzxid"`
-	Ctime    int64  `json:"ctime"`
-	Mtime    int64  `json:"mtime"`
-	Version  int32  `json:"version"`
-	Cversion int32  `json:"cversion"`
+	Path    string `json:"path"`
+	Data    []byte `json:"data,omitempty"`
+	Czxid   int64  `json:"czxid"`
+	Mzxid   int64  `json:"mzxid"`
+	Pzxid   int64  `json:"pzxid"`
+	Ctime   int64  `json:"ctime"`
+	Mtime   int64  `json:"mtime"`
+	Version int32  `json:"version"`
+	Created int32  `json:"created,omitempty"` // children ever created (numbers sequential nodes)
 }
 
 const localSnapshotFormat = 1
@@ -111,8 +111,9 @@ func (db *localDB) load(b []byte) error {
 			children: map[string]struct{}{},
 			stat: Stat{
 				Czxid: sn.Czxid, Mzxid: sn.Mzxid, Pzxid: sn.Pzxid, Ctime: sn.Ctime, Mtime: sn.Mtime,
-				Version: sn.Version, Cversion: sn.Cversion,
+				Version: sn.Version,
 			},
+			created: sn.Created,
 		}
 	}
 	if nodes["/"] == nil {
@@ -147,7 +148,7 @@ func (db *localDB) persistLocked() error {
 			Path: p, Data: n.data,
 			Czxid: n.stat.Czxid, Mzxid: n.stat.Mzxid, Pzxid: n.stat.Pzxid,
 			Ctime: n.stat.Ctime, Mtime: n.stat.Mtime,
-			Version: n.stat.Version, Cversion: n.stat.Cversion,
+			Version: n.stat.Version, Created: n.created,
 		})
 	}
 	sort.Slice(snap.Nodes, func(i, j int) bool { return snap.Nodes[i].Path < snap.Nodes[j].Path })

@@ -216,3 +216,39 @@ func TestLocalSessionDisconnect(t *testing.T) {
 		t.Fatalf("%+v", ev)
 	}
 }
+
+// TestLocalTreeCrashWithLiveEphemerals reopens a copy of the files taken
+// while ephemerals were alive — what a kill -9 leaves behind.
+func TestLocalTreeCrashWithLiveEphemerals(t *testing.T) {
+	dir := t.TempDir()
+	tree, err := NewLocalTree(dir, testLogger(t))
+	must(t, err)
+	defer tree.Close()
+	_, err = tree.Create("/p", nil, ModePersistent)
+	must(t, err)
+	_, err = tree.Create("/p/s-", nil, ModePersistentSequential) // s-0000000000
+	must(t, err)
+	_, err = tree.Create("/p/e-", nil, ModeEphemeralSequential) // e-0000000001, dies with the process
+	must(t, err)
+	_, live, err := tree.Get("/p")
+	must(t, err)
+
+	crashed := t.TempDir()
+	b, err := os.ReadFile(filepath.Join(dir, localTreeFile))
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(crashed, localTreeFile), b, 0o644))
+
+	tree2, err := NewLocalTree(crashed, testLogger(t))
+	must(t, err)
+	defer tree2.Close()
+	names, st, err := tree2.Children("/p")
+	must(t, err)
+	if !reflect.DeepEqual(names, []string{"s-0000000000"}) || st.Cversion != live.Cversion+1 {
+		t.Fatalf("after crash: %v %+v (live cversion %d)", names, st, live.Cversion)
+	}
+	p, err := tree2.Create("/p/s-", nil, ModePersistentSequential)
+	must(t, err)
+	if p != "/p/s-0000000002" {
+		t.Fatalf("sequence reused after crash: %s", p)
+	}
+}

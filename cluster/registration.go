@@ -65,7 +65,9 @@ func (t RegistrationEventType) String() string {
 type RegistrationEvent struct {
 	Type      RegistrationEventType
 	SessionID int64
-	Err       error
+	// BrokerEpoch is the new node's czxid for RegistrationRegistered.
+	BrokerEpoch int64
+	Err         error
 }
 
 // Registration keeps /brokers/ids/<id> present for as long as it runs: it
@@ -96,6 +98,7 @@ type Registration struct {
 
 	events  *queue[RegistrationEvent]
 	session atomic.Int64 // session the node currently exists under; 0 when not registered
+	epoch   atomic.Int64 // czxid of the node while registered (broker epoch)
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -134,7 +137,7 @@ func (s *Store) RegisterBroker(info BrokerInfo, opts RegistrationOptions) (*Regi
 	// Subscribe before the first create so that no expiry between the
 	// create and the loop's start goes unseen.
 	sub, cancel := r.conn.SessionEvents()
-	sid, err := r.register(true)
+	sid, epoch, err := r.register(true)
 	if err != nil {
 		cancel()
 		r.events.finish()
@@ -142,6 +145,7 @@ func (s *Store) RegisterBroker(info BrokerInfo, opts RegistrationOptions) (*Regi
 		return nil, err
 	}
 	r.session.Store(sid)
+	r.epoch.Store(epoch)
 	r.log.Info().Int64("session", sid).Str("path", r.path).Msg("broker registered")
 	go r.run(sub, cancel)
 	return r, nil
@@ -154,6 +158,10 @@ func (r *Registration) Events() <-chan RegistrationEvent { return r.events.out }
 // SessionID returns the session the node currently exists under, 0 while
 // the broker is not registered.
 func (r *Registration) SessionID() int64 { return r.session.Load() }
+
+// BrokerEpoch returns the czxid of the current registration (Kafka's broker
+// epoch), 0 while the broker is not registered.
+func (r *Registration) BrokerEpoch() int64 { return r.epoch.Load() }
 
 // Close stops maintaining the registration and deletes the node if it is
 // held by the current session (so a controlled shutdown is seen at once,
@@ -208,12 +216,12 @@ func (r *Registration) nextBackoff(b time.Duration) time.Duration {
 
 // register creates the node, resolving a node that is already there as
 // described on Registration. It returns the owning session.
-func (r *Registration) register(startup bool) (int64, error) {
+func (r *Registration) register(startup bool) (session, epoch int64, err error) {
 	deadline := time.Now().Add(r.opts.StaleWait)
 	backoff := r.opts.RetryBackoff
 	for {
 		if r.stopped() {
-			return 0, ErrClosed
+			return 0, 0, ErrClosed
 		}
 		cur := r.conn.SessionID()
 		if cur != 0 {
@@ -224,22 +232,22 @@ func (r *Registration) register(startup bool) (int64, error) {
 			// Confirm the owner: the session may have changed under us.
 			ok, st, err := r.conn.Exists(r.path)
 			if err == nil && ok && st.EphemeralOwner == r.conn.SessionID() {
-				return st.EphemeralOwner, nil
+				return st.EphemeralOwner, st.Czxid, nil
 			}
 			continue
 		}
 		if errors.Is(err, ErrClosed) {
-			return 0, err
+			return 0, 0, err
 		}
 		if !errors.Is(err, ErrNodeExists) {
 			if !errors.Is(err, ErrConnectionLoss) && !errors.Is(err, ErrSessionExpired) {
-				return 0, err
+				return 0, 0, err
 			}
 			if startup && time.Now().After(deadline) {
-				return 0, fmt.Errorf("cluster: register broker %d: %w", r.info.ID, err)
+				return 0, 0, fmt.Errorf("cluster: register broker %d: %w", r.info.ID, err)
 			}
 			if !r.sleep(backoff) {
-				return 0, ErrClosed
+				return 0, 0, ErrClosed
 			}
 			backoff = r.nextBackoff(backoff)
 			continue
@@ -251,7 +259,7 @@ func (r *Registration) register(startup bool) (int64, error) {
 		owner := st.EphemeralOwner
 		switch {
 		case owner == r.conn.SessionID():
-			return owner, nil // ours: an earlier create's answer was lost
+			return owner, st.Czxid, nil // ours: an earlier create's answer was lost
 		case r.ownSessions[owner]:
 			r.log.Info().Int64("stale_session", owner).Msg("replacing registration left by our expired session")
 			if err := r.conn.Delete(r.path, st.Version); err != nil && !errors.Is(err, ErrNoNode) && !errors.Is(err, ErrBadVersion) {
@@ -266,7 +274,7 @@ func (r *Registration) register(startup bool) (int64, error) {
 			continue
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%w: broker %d is held by session 0x%x (waited %v for it to expire)",
+			return 0, 0, fmt.Errorf("%w: broker %d is held by session 0x%x (waited %v for it to expire)",
 				ErrDuplicateBrokerID, r.info.ID, owner, r.opts.StaleWait)
 		}
 		r.log.Info().Int64("holder_session", owner).Dur("wait", time.Until(deadline)).
@@ -277,7 +285,7 @@ func (r *Registration) register(startup bool) (int64, error) {
 		case <-t.C:
 		case <-r.stop:
 			t.Stop()
-			return 0, ErrClosed
+			return 0, 0, ErrClosed
 		}
 		t.Stop()
 	}
@@ -347,7 +355,7 @@ func (r *Registration) run(sub <-chan SessionEvent, cancel func()) {
 		cur := r.conn.SessionID()
 		if ok && st.EphemeralOwner == cur && cur != 0 {
 			if r.session.Load() != cur {
-				r.registered(cur)
+				r.registered(cur, st.Czxid)
 			}
 			if !wait(ch, 0) {
 				return
@@ -359,10 +367,10 @@ func (r *Registration) run(sub <-chan SessionEvent, cancel func()) {
 			r.ownSessions[old] = true
 			r.lost(old)
 		}
-		sid, err := r.register(false)
+		sid, epoch, err := r.register(false)
 		switch {
 		case err == nil:
-			r.registered(sid)
+			r.registered(sid, epoch)
 		case errors.Is(err, ErrClosed):
 			return
 		case errors.Is(err, ErrDuplicateBrokerID):
@@ -381,15 +389,17 @@ func (r *Registration) run(sub <-chan SessionEvent, cancel func()) {
 	}
 }
 
-func (r *Registration) registered(sid int64) {
+func (r *Registration) registered(sid, epoch int64) {
 	r.ownSessions[sid] = true
 	r.session.Store(sid)
-	r.log.Info().Int64("session", sid).Msg("broker re-registered")
-	r.events.push(RegistrationEvent{Type: RegistrationRegistered, SessionID: sid})
+	r.epoch.Store(epoch)
+	r.log.Info().Int64("session", sid).Int64("broker_epoch", epoch).Msg("broker re-registered")
+	r.events.push(RegistrationEvent{Type: RegistrationRegistered, SessionID: sid, BrokerEpoch: epoch})
 }
 
 func (r *Registration) lost(sid int64) {
 	r.session.Store(0)
+	r.epoch.Store(0)
 	r.log.Warn().Int64("session", sid).Msg("broker registration lost")
 	r.events.push(RegistrationEvent{Type: RegistrationLost, SessionID: sid})
 }

@@ -28,6 +28,8 @@ const (
 	PreferredReplicaElectionPath = "/admin/preferred_replica_election"
 	IsrChangeNotificationPath    = "/isr_change_notification"
 	ProducerIDBlockPath          = "/latest_producer_id_block"
+	ClusterPath                  = "/cluster"
+	ClusterIDPath                = "/cluster/id"
 )
 
 // Name prefixes of sequential notification znodes.
@@ -181,4 +183,45 @@ func parseMs(s string) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms)
+}
+
+type clusterIDJSON struct {
+	Version string `json:"version"` // Kafka writes "1", a string
+	ID      string `json:"id"`
+}
+
+// ClusterID returns the cluster id from /cluster/id
+// {"version":"1","id":"<22-char base64url uuid>"}, creating it (as the first
+// Kafka broker does) if it is missing. Every broker and the embedded store
+// report the same id in Metadata and DescribeCluster.
+func (s *Store) ClusterID() (string, error) {
+	for attempt := 0; attempt < 5; attempt++ {
+		data, _, err := s.conn.Get(ClusterIDPath)
+		if err == nil {
+			var j clusterIDJSON
+			if err := decodeJSON(ClusterIDPath, data, &j); err != nil {
+				return "", err
+			}
+			if j.ID == "" {
+				return "", fmt.Errorf("%w: %s: empty id", ErrCorruptZNode, ClusterIDPath)
+			}
+			return j.ID, nil
+		}
+		if !errors.Is(err, ErrNoNode) {
+			return "", err
+		}
+		if err := s.ensurePath(ClusterPath); err != nil {
+			return "", err
+		}
+		id, err := NewTopicID() // same form as Kafka's Uuid
+		if err != nil {
+			return "", err
+		}
+		_, err = s.conn.Create(ClusterIDPath, mustJSON(clusterIDJSON{Version: "1", ID: id.String()}), ModePersistent)
+		if err != nil && !errors.Is(err, ErrNodeExists) {
+			return "", err
+		}
+		// Created, or another broker won the race: read what is there.
+	}
+	return "", fmt.Errorf("cluster: %s keeps changing", ClusterIDPath)
 }

@@ -444,7 +444,8 @@ func testStore(t *testing.T, mk func(t *testing.T) harness) {
 		got, err := s2.Brokers()
 		must(t, err)
 		if len(got) != 1 || got[0].ID != 1 || got[0].Host != "127.0.0.1" || got[0].Port != 9092 || got[0].Rack != "r1" ||
-			got[0].ActorAddress != "127.0.0.1:8090" || got[0].SessionID != s1.Conn().SessionID() || got[0].Timestamp.IsZero() {
+			got[0].ActorAddress != "127.0.0.1:8090" || got[0].SessionID != s1.Conn().SessionID() || got[0].Timestamp.IsZero() ||
+			got[0].Epoch == 0 || got[0].Epoch != reg.BrokerEpoch() {
 			t.Fatalf("brokers %+v", got)
 		}
 		raw, _, err := s2.Conn().Get(BrokerPath(1))
@@ -524,7 +525,7 @@ func testStore(t *testing.T, mk func(t *testing.T) harness) {
 		s, watcher := newStore(t, h), newStore(t, h)
 		reg, err := s.RegisterBroker(BrokerInfo{ID: 3, Host: "h", Port: 3}, RegistrationOptions{StaleWait: time.Second})
 		must(t, err)
-		old := reg.SessionID()
+		old, oldEpoch := reg.SessionID(), reg.BrokerEpoch()
 		h.expire(t, s.Conn())
 		ev := waitReg(t, reg, h.eventWait*4, RegistrationLost)
 		if ev.SessionID != old {
@@ -538,6 +539,9 @@ func testStore(t *testing.T, mk func(t *testing.T) harness) {
 		must(t, err)
 		if b.SessionID != ev.SessionID {
 			t.Fatalf("node owner %x", b.SessionID)
+		}
+		if b.Epoch != ev.BrokerEpoch || b.Epoch != reg.BrokerEpoch() || b.Epoch <= oldEpoch {
+			t.Fatalf("broker epoch %d (event %d, registration %d, before %d)", b.Epoch, ev.BrokerEpoch, reg.BrokerEpoch(), oldEpoch)
 		}
 		// Someone deletes the node: it comes back.
 		must(t, watcher.Conn().Delete(BrokerPath(3), AnyVersion))
@@ -554,6 +558,37 @@ func testStore(t *testing.T, mk func(t *testing.T) harness) {
 			// drain: remaining queued events are allowed, the channel must close
 			for range reg.Events() {
 			}
+		}
+	})
+
+	t.Run("ClusterID", func(t *testing.T) {
+		h := mk(t)
+		a, b := newStore(t, h), newStore(t, h)
+		var wg sync.WaitGroup
+		ids := make([]string, 4)
+		errs := make([]error, 4)
+		for i := range ids {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				s := a
+				if i%2 == 1 {
+					s = b
+				}
+				ids[i], errs[i] = s.ClusterID()
+			}(i)
+		}
+		wg.Wait()
+		for i := range ids {
+			must(t, errs[i])
+			if ids[i] != ids[0] || len(ids[i]) != 22 {
+				t.Fatalf("cluster ids %v", ids)
+			}
+		}
+		raw, _, err := a.Conn().Get(ClusterIDPath)
+		must(t, err)
+		if string(raw) != `{"version":"1","id":"`+ids[0]+`"}` {
+			t.Fatalf("cluster id json %s", raw)
 		}
 	})
 

@@ -1,0 +1,214 @@
+package actors
+
+import (
+	"slices"
+	"sort"
+
+	"github.com/troupe-mq/troupe/cluster"
+	"github.com/troupe-mq/troupe/messages"
+)
+
+// controllerContext is the active controller's view of the cluster
+// (Kafka's ControllerContext): live brokers, topics, assignments and every
+// partition's committed state. It is built from ZooKeeper when the
+// controller is elected and then kept current from the controller's own
+// writes (the controller is the only writer of partition states) and from
+// watches. Plain data and pure decisions: no IO, no actors.
+type controllerContext struct {
+	epoch          int32
+	epochZkVersion int32
+	clusterID      string
+	brokers        map[int32]cluster.BrokerInfo
+	// shuttingDown are brokers in controlled shutdown: not eligible as
+	// leaders, dropped from ISRs.
+	shuttingDown map[int32]bool
+	topics       map[string]*ctrlTopic
+}
+
+// ctrlTopic is one topic as the controller knows it.
+type ctrlTopic struct {
+	name       string
+	id         cluster.TopicID
+	partitions map[int32]*ctrlPartition
+	configs    map[string]string
+	deleting   bool
+}
+
+// ctrlPartition is one partition: assignment and committed state.
+type ctrlPartition struct {
+	tp       TopicPartition
+	replicas []int32
+	// hasState: the state znode exists (false for a partition just added).
+	hasState  bool
+	state     cluster.LeaderAndIsr
+	zkVersion int32
+	// inFlight: a write of this partition's state is queued or running;
+	// no new decision is made for it until the write's result is in.
+	inFlight bool
+	// dirty: something changed while inFlight; decide again afterwards.
+	dirty bool
+	// uncleanAllowed mirrors the topic's unclean.leader.election.enable.
+	uncleanAllowed bool
+}
+
+func (c *controllerContext) live(id int32) bool {
+	_, ok := c.brokers[id]
+	return ok
+}
+
+// eligible: a broker that may lead or stay in an ISR.
+func (c *controllerContext) eligible(id int32) bool { return c.live(id) && !c.shuttingDown[id] }
+
+// stateChange is a decided write of a partition's state.
+type stateChange struct {
+	tp       TopicPartition
+	create   bool // the state znode does not exist yet
+	state    cluster.LeaderAndIsr
+	expected int32 // zkVersion expected (updates only)
+	why      string
+}
+
+// decide returns the write a partition needs, if any:
+//   - no state yet: the first eligible replica in assignment order leads,
+//     the eligible replicas form the ISR (epoch 0);
+//   - leader gone (dead, shutting down or -1): the first eligible replica
+//     that is in the ISR leads, the ISR keeps its eligible members; if none
+//     is eligible, an unclean election picks the first eligible replica
+//     only where the topic allows it; otherwise the partition stays as it
+//     is (offline, its last leader recorded, as in Kafka), so that leader
+//     can take it back when it returns;
+//   - leader fine, but ISR has members that are dead or shutting down:
+//     they are removed (epoch bumped, as Kafka does).
+func (c *controllerContext) decide(p *ctrlPartition) (stateChange, bool) {
+	if !p.hasState {
+		var isr []int32
+		for _, r := range p.replicas {
+			if c.eligible(r) {
+				isr = append(isr, r)
+			}
+		}
+		leader := int32(-1)
+		if len(isr) > 0 {
+			leader = isr[0]
+		} else {
+			isr = slices.Clone(p.replicas) // all offline: record the assignment, lead when one returns
+		}
+		return stateChange{tp: p.tp, create: true, state: cluster.LeaderAndIsr{Leader: leader, LeaderEpoch: 0, ISR: isr}, why: "new partition"}, true
+	}
+	st := p.state
+	if st.Leader < 0 || !c.eligible(st.Leader) {
+		var leader int32 = -1
+		for _, r := range p.replicas {
+			if slices.Contains(st.ISR, r) && c.eligible(r) {
+				leader = r
+				break
+			}
+		}
+		var isr []int32
+		why := "leader failed"
+		if leader >= 0 {
+			for _, r := range st.ISR {
+				if c.eligible(r) {
+					isr = append(isr, r)
+				}
+			}
+		} else if p.uncleanAllowed {
+			for _, r := range p.replicas {
+				if c.eligible(r) {
+					leader, isr, why = r, []int32{r}, "unclean leader election"
+					break
+				}
+			}
+		}
+		if leader < 0 {
+			return stateChange{}, false // offline until an ISR member returns
+		}
+		return stateChange{tp: p.tp, state: cluster.LeaderAndIsr{Leader: leader, LeaderEpoch: st.LeaderEpoch + 1, ISR: isr},
+			expected: p.zkVersion, why: why}, true
+	}
+	isr := slices.DeleteFunc(slices.Clone(st.ISR), func(r int32) bool { return !c.eligible(r) })
+	if len(isr) != len(st.ISR) {
+		return stateChange{tp: p.tp, state: cluster.LeaderAndIsr{Leader: st.Leader, LeaderEpoch: st.LeaderEpoch + 1, ISR: isr},
+			expected: p.zkVersion, why: "replica left the isr"}, true
+	}
+	return stateChange{}, false
+}
+
+// preferredElection returns the change that makes the preferred replica
+// (first in the assignment) leader, if it is eligible, in the ISR and not
+// leading already.
+func (c *controllerContext) preferredElection(p *ctrlPartition) (stateChange, bool) {
+	if !p.hasState || len(p.replicas) == 0 {
+		return stateChange{}, false
+	}
+	pref := p.replicas[0]
+	st := p.state
+	if st.Leader == pref || !c.eligible(pref) || !slices.Contains(st.ISR, pref) || st.Leader < 0 {
+		return stateChange{}, false
+	}
+	return stateChange{tp: p.tp, state: cluster.LeaderAndIsr{Leader: pref, LeaderEpoch: st.LeaderEpoch + 1, ISR: slices.Clone(st.ISR)},
+		expected: p.zkVersion, why: "preferred replica election"}, true
+}
+
+// partitionState renders a partition for LeaderAndIsr / UpdateMetadata.
+// A leader that is not alive is reported as -1.
+func (c *controllerContext) partitionState(t *ctrlTopic, p *ctrlPartition) *messages.PartitionState {
+	leader := p.state.Leader
+	if !c.live(leader) {
+		leader = -1
+	}
+	var offline []int32
+	for _, r := range p.replicas {
+		if !c.live(r) {
+			offline = append(offline, r)
+		}
+	}
+	return &messages.PartitionState{
+		Topic:           p.tp.Topic,
+		TopicId:         t.id[:],
+		Partition:       p.tp.Partition,
+		Leader:          leader,
+		LeaderEpoch:     p.state.LeaderEpoch,
+		Isr:             slices.Clone(p.state.ISR),
+		PartitionEpoch:  p.zkVersion,
+		Replicas:        slices.Clone(p.replicas),
+		OfflineReplicas: offline,
+	}
+}
+
+// brokerMessages lists the live brokers for UpdateMetadata.
+func (c *controllerContext) brokerMessages() []*messages.Broker {
+	ids := make([]int32, 0, len(c.brokers))
+	for id := range c.brokers {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	out := make([]*messages.Broker, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, brokerMessage(c.brokers[id]))
+	}
+	return out
+}
+
+func brokerMessage(b cluster.BrokerInfo) *messages.Broker {
+	return &messages.Broker{Id: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, ActorAddress: b.ActorAddress, Epoch: b.Epoch}
+}
+
+// partition looks a partition up.
+func (c *controllerContext) partition(tp TopicPartition) (*ctrlTopic, *ctrlPartition) {
+	t := c.topics[tp.Topic]
+	if t == nil {
+		return nil, nil
+	}
+	return t, t.partitions[tp.Partition]
+}
+
+// sortedPartitions returns a topic's partitions by number.
+func (t *ctrlTopic) sortedPartitions() []*ctrlPartition {
+	out := make([]*ctrlPartition, 0, len(t.partitions))
+	for _, p := range t.partitions {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].tp.Partition < out[j].tp.Partition })
+	return out
+}

@@ -1,0 +1,415 @@
+package actors
+
+import (
+	"maps"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/troupe-mq/troupe/internal/config"
+	"github.com/troupe-mq/troupe/messages"
+	"github.com/troupe-mq/troupe/storage"
+)
+
+// ReplicaManagerName is the name the replica manager is spawned under on
+// every broker, so the controller can address it as (address, name).
+const ReplicaManagerName = "replica-manager"
+
+// ControllerName is the name of the controller actor on every broker.
+const ControllerName = "controller"
+
+// Kafka error codes the control plane answers with.
+const (
+	codeNone                 = 0
+	codeStaleControllerEpoch = 11
+	codeFencedLeaderEpoch    = 74
+	codeUnknownTopicOrPart   = 3
+	codeKafkaStorageError    = 56
+)
+
+// ReplicaManagerConfig configures a broker's replica manager.
+type ReplicaManagerConfig struct {
+	BrokerID int32
+	DataDir  string
+	FS       storage.FS
+	Broker   *config.Broker
+	// TickEvery is the logical clock period: request timeouts and ISR lag
+	// are counted in ticks of this length.
+	TickEvery time.Duration
+	Clock     func() time.Time
+	Log       zerolog.Logger
+}
+
+// Replicas is what the replica manager publishes for the gateway: the
+// broker's metadata cache and where each local partition actor lives.
+// Both are immutable snapshots replaced atomically, so the gateway's
+// goroutines read them without going through the manager's mailbox.
+type Replicas struct {
+	metadata atomic.Pointer[Metadata]
+	registry atomic.Pointer[map[TopicPartition]*actor.PID]
+}
+
+// Metadata returns the current metadata snapshot.
+func (r *Replicas) Metadata() *Metadata { return r.metadata.Load() }
+
+// Partition returns the actor of a partition replica hosted here.
+func (r *Replicas) Partition(tp TopicPartition) (*actor.PID, bool) {
+	m := r.registry.Load()
+	if m == nil {
+		return nil, false
+	}
+	pid, ok := (*m)[tp]
+	return pid, ok
+}
+
+// NewReplicas returns an empty Replicas.
+func NewReplicas() *Replicas {
+	r := &Replicas{}
+	r.metadata.Store(emptyMetadata())
+	empty := map[TopicPartition]*actor.PID{}
+	r.registry.Store(&empty)
+	return r
+}
+
+// hostedPartition is the manager's record of one local replica.
+type hostedPartition struct {
+	pid    *actor.PID
+	state  *messages.PartitionState
+	leader *messages.Broker
+	// started: the actor has opened its log and been sent its state.
+	started bool
+	failed  bool
+}
+
+// TopicConfigChanged tells the replica manager a topic's overrides changed.
+type TopicConfigChanged struct {
+	Topic     string
+	Overrides map[string]string
+}
+
+// replicaManager is the per-broker replica supervisor: it spawns a partition
+// actor for every replica the controller assigns here, applies
+// LeaderAndIsr / StopReplica / UpdateMetadata, routes ISR changes to the
+// controller and drives the logical clock of its partitions.
+//
+// Supervision: partition actors are restarted on panic (one-for-one, at
+// most 10 times a minute, then stopped and reported offline) because a
+// partition's state is rebuilt from its log and the manager's record.
+type replicaManager struct {
+	cfg        ReplicaManagerConfig
+	env        *replicaEnv
+	pub        *Replicas
+	log        zerolog.Logger
+	partitions map[TopicPartition]*hostedPartition
+	byPID      map[string]TopicPartition
+	overrides  map[string]map[string]string // topic -> config overrides
+	// controllerEpoch is the newest controller epoch seen; commands from
+	// older epochs are refused.
+	controllerEpoch int32
+	ticks           int64
+	stopTicker      chan struct{}
+}
+
+// NewReplicaManagerProps returns the props of the replica manager. Spawn it
+// named ReplicaManagerName.
+func NewReplicaManagerProps(cfg ReplicaManagerConfig, pub *Replicas) *actor.Props {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.TickEvery <= 0 {
+		cfg.TickEvery = 100 * time.Millisecond
+	}
+	if cfg.FS == nil {
+		cfg.FS = storage.OSFS()
+	}
+	supervisor := actor.NewOneForOneStrategy(10, time.Minute, func(reason any) actor.Directive {
+		cfg.Log.Error().Interface("reason", reason).Msg("partition actor failed; restarting it from its log")
+		return actor.RestartDirective
+	})
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &replicaManager{
+			cfg: cfg,
+			env: &replicaEnv{brokerID: cfg.BrokerID, dataDir: cfg.DataDir, fs: cfg.FS, broker: cfg.Broker,
+				tickEvery: cfg.TickEvery, clock: cfg.Clock, log: cfg.Log},
+			pub:             pub,
+			log:             cfg.Log.With().Str("actor", ReplicaManagerName).Logger(),
+			partitions:      make(map[TopicPartition]*hostedPartition),
+			byPID:           make(map[string]TopicPartition),
+			overrides:       make(map[string]map[string]string),
+			controllerEpoch: -1,
+		}
+	}, actor.WithSupervisor(supervisor))
+}
+
+// Receive handles the manager's messages.
+func (m *replicaManager) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		m.startTicker(ctx)
+	case *actor.Stopping:
+		close(m.stopTicker)
+	case *messages.LeaderAndIsrRequest:
+		ctx.Respond(m.leaderAndIsr(ctx, msg))
+	case *messages.UpdateMetadataRequest:
+		m.updateMetadata(msg)
+	case *messages.StopReplicaRequest:
+		ctx.Respond(m.stopReplica(ctx, msg))
+	case *replicaStarted:
+		m.replicaStarted(ctx, msg)
+	case *messages.AlterPartitionRequest:
+		m.forwardAlterPartition(ctx, msg)
+	case *messages.AlterPartitionResponse:
+		m.routeAlterPartitionResponse(ctx, msg)
+	case *TopicConfigChanged:
+		m.topicConfigChanged(ctx, msg)
+	case *actor.Terminated:
+		if tp, ok := m.byPID[msg.Who.Id]; ok {
+			delete(m.byPID, msg.Who.Id)
+			if hp := m.partitions[tp]; hp != nil && hp.pid.Equal(msg.Who) {
+				delete(m.partitions, tp)
+				m.publishRegistry()
+			}
+		}
+	case tick:
+		m.tick(ctx)
+	}
+}
+
+func (m *replicaManager) startTicker(ctx actor.Context) {
+	m.stopTicker = make(chan struct{})
+	self, system, stop, every := ctx.Self(), ctx.ActorSystem(), m.stopTicker, m.cfg.TickEvery
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				system.Root.Send(self, tick{})
+			case <-stop:
+				return
+			}
+		}
+	}()
+}
+
+// tick fans the logical clock out to the partitions and schedules
+// housekeeping (flush policy, checkpoints, retention).
+func (m *replicaManager) tick(ctx actor.Context) {
+	m.ticks++
+	every := func(d time.Duration) bool {
+		n := int64(d / m.cfg.TickEvery)
+		return n <= 1 || m.ticks%n == 0
+	}
+	hk := every(m.cfg.Broker.FlushSchedulerInterval)
+	ret := every(m.cfg.Broker.RetentionCheckInterval)
+	var h *housekeeping
+	if hk || ret {
+		h = &housekeeping{retention: ret}
+	}
+	for _, hp := range m.partitions {
+		if !hp.started {
+			continue
+		}
+		ctx.Send(hp.pid, tick{})
+		if h != nil {
+			ctx.Send(hp.pid, h)
+		}
+	}
+}
+
+func (m *replicaManager) checkControllerEpoch(epoch int32) bool {
+	if epoch < m.controllerEpoch {
+		m.log.Warn().Int32("epoch", epoch).Int32("current", m.controllerEpoch).Msg("ignoring command from a stale controller")
+		return false
+	}
+	m.controllerEpoch = epoch
+	return true
+}
+
+func (m *replicaManager) leaderAndIsr(ctx actor.Context, req *messages.LeaderAndIsrRequest) *messages.LeaderAndIsrResponse {
+	resp := &messages.LeaderAndIsrResponse{BrokerId: m.cfg.BrokerID}
+	if !m.checkControllerEpoch(req.ControllerEpoch) {
+		resp.ErrorCode = codeStaleControllerEpoch
+		return resp
+	}
+	leaders := make(map[int32]*messages.Broker, len(req.Leaders))
+	for _, b := range req.Leaders {
+		leaders[b.Id] = b
+	}
+	for topic, c := range req.Configs {
+		m.overrides[topic] = c.GetEntries()
+	}
+	changed := false
+	for _, st := range req.Partitions {
+		tp := TopicPartition{st.Topic, st.Partition}
+		pe := &messages.PartitionError{Topic: st.Topic, Partition: st.Partition}
+		resp.Partitions = append(resp.Partitions, pe)
+		if !slices.Contains(st.Replicas, m.cfg.BrokerID) {
+			pe.ErrorCode = codeUnknownTopicOrPart
+			continue
+		}
+		hp := m.partitions[tp]
+		if hp != nil && hp.state != nil && !newer(st, hp.state) {
+			pe.ErrorCode = codeFencedLeaderEpoch
+			continue
+		}
+		cfg := m.topicConfig(st.Topic)
+		if hp == nil {
+			pid := ctx.Spawn(actor.PropsFromProducer(newPartitionActor(tp, m.env, cfg)))
+			hp = &hostedPartition{pid: pid}
+			m.partitions[tp] = hp
+			m.byPID[pid.Id] = tp
+			changed = true
+		}
+		hp.state, hp.leader = st, leaders[st.Leader]
+		if hp.failed {
+			pe.ErrorCode = codeKafkaStorageError
+		}
+		if hp.started {
+			ctx.Send(hp.pid, &applyPartitionState{state: st, cfg: cfg, leader: hp.leader})
+		}
+	}
+	if changed {
+		m.publishRegistry()
+	}
+	return resp
+}
+
+// newer reports whether a is a later LeaderAndIsr than b for a partition.
+func newer(a, b *messages.PartitionState) bool {
+	if a.LeaderEpoch != b.LeaderEpoch {
+		return a.LeaderEpoch > b.LeaderEpoch
+	}
+	return a.PartitionEpoch > b.PartitionEpoch
+}
+
+func (m *replicaManager) topicConfig(topic string) config.Topic {
+	t, err := m.cfg.Broker.ResolveTopic(m.overrides[topic])
+	if err != nil {
+		m.log.Warn().Err(err).Str("topic", topic).Msg("bad topic config; using defaults for the bad keys")
+	}
+	return t
+}
+
+func (m *replicaManager) replicaStarted(ctx actor.Context, msg *replicaStarted) {
+	hp := m.partitions[msg.tp]
+	if hp == nil || !hp.pid.Equal(msg.pid) {
+		return
+	}
+	if msg.err != nil {
+		hp.failed = true
+		return
+	}
+	hp.started, hp.failed = true, false
+	if hp.state != nil {
+		ctx.Send(hp.pid, &applyPartitionState{state: hp.state, cfg: m.topicConfig(msg.tp.Topic), leader: hp.leader})
+	}
+}
+
+func (m *replicaManager) updateMetadata(req *messages.UpdateMetadataRequest) {
+	if !m.checkControllerEpoch(req.ControllerEpoch) {
+		return
+	}
+	old := m.pub.metadata.Load()
+	m.pub.metadata.Store(old.apply(req))
+	close(old.changed)
+}
+
+func (m *replicaManager) stopReplica(ctx actor.Context, req *messages.StopReplicaRequest) *messages.StopReplicaResponse {
+	resp := &messages.StopReplicaResponse{BrokerId: m.cfg.BrokerID}
+	if !m.checkControllerEpoch(req.ControllerEpoch) {
+		resp.ErrorCode = codeStaleControllerEpoch
+		return resp
+	}
+	for _, p := range req.Partitions {
+		tp := TopicPartition{p.Topic, p.Partition}
+		hp := m.partitions[tp]
+		pe := &messages.PartitionError{Topic: p.Topic, Partition: p.Partition}
+		resp.Partitions = append(resp.Partitions, pe)
+		if hp == nil {
+			if req.Delete {
+				// The log may be on disk from before a restart.
+				if err := m.cfg.FS.RemoveAll(m.env.partitionDir(tp)); err != nil {
+					pe.ErrorCode = codeKafkaStorageError
+				}
+			}
+			continue
+		}
+		if p.LeaderEpoch >= 0 && hp.state != nil && p.LeaderEpoch < hp.state.LeaderEpoch {
+			pe.ErrorCode = codeFencedLeaderEpoch
+			continue
+		}
+		ctx.Send(hp.pid, &stopPartition{delete: req.Delete})
+		delete(m.partitions, tp)
+		delete(m.byPID, hp.pid.Id)
+	}
+	if req.Delete {
+		for _, p := range req.Partitions {
+			if !m.hostsTopic(p.Topic) {
+				delete(m.overrides, p.Topic)
+			}
+		}
+	}
+	m.publishRegistry()
+	return resp
+}
+
+func (m *replicaManager) hostsTopic(topic string) bool {
+	for tp := range m.partitions {
+		if tp.Topic == topic {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *replicaManager) forwardAlterPartition(ctx actor.Context, req *messages.AlterPartitionRequest) {
+	md := m.pub.metadata.Load()
+	b, ok := md.Brokers[md.ControllerID]
+	if !ok {
+		m.routeAlterPartitionResponse(ctx, &messages.AlterPartitionResponse{ErrorCode: 41 /* NOT_CONTROLLER */, Topic: req.Topic, Partition: req.Partition})
+		return
+	}
+	addr := b.ActorAddress
+	if addr == "" {
+		addr = ctx.ActorSystem().Address()
+	}
+	ctx.Request(actor.NewPID(addr, ControllerName), req)
+}
+
+func (m *replicaManager) routeAlterPartitionResponse(ctx actor.Context, resp *messages.AlterPartitionResponse) {
+	tp := TopicPartition{resp.Topic, resp.Partition}
+	hp := m.partitions[tp]
+	if hp == nil {
+		return
+	}
+	if resp.ErrorCode == codeNone && resp.State != nil {
+		hp.state = resp.State
+	}
+	ctx.Send(hp.pid, &alterPartitionResult{resp: resp})
+}
+
+func (m *replicaManager) topicConfigChanged(ctx actor.Context, msg *TopicConfigChanged) {
+	m.overrides[msg.Topic] = maps.Clone(msg.Overrides)
+	cfg := m.topicConfig(msg.Topic)
+	for tp, hp := range m.partitions {
+		if tp.Topic == msg.Topic {
+			ctx.Send(hp.pid, &updateTopicConfig{cfg: cfg})
+		}
+	}
+}
+
+func (m *replicaManager) publishRegistry() {
+	reg := make(map[TopicPartition]*actor.PID, len(m.partitions))
+	for tp, hp := range m.partitions {
+		reg[tp] = hp.pid
+	}
+	m.pub.registry.Store(&reg)
+}
+
+func (e *replicaEnv) partitionDir(tp TopicPartition) string {
+	return partitionDir(e.dataDir, tp)
+}

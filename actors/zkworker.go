@@ -1,0 +1,91 @@
+package actors
+
+import (
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/troupe-mq/troupe/cluster"
+)
+
+// zkWorker runs ZooKeeper calls for an actor that must not block in
+// Receive. Jobs run one at a time, in submission order, on the worker's own
+// goroutine; each job's result is sent back to the actor as a message. A
+// job sees only what was copied into its closure, never the actor's fields.
+type zkWorker struct {
+	store  *cluster.Store
+	system *actor.ActorSystem
+	target *actor.PID
+
+	mu      sync.Mutex
+	jobs    []func(*cluster.Store) any
+	wake    chan struct{}
+	stopped bool
+}
+
+func newZKWorker(store *cluster.Store, system *actor.ActorSystem, target *actor.PID) *zkWorker {
+	w := &zkWorker{store: store, system: system, target: target, wake: make(chan struct{}, 1)}
+	go w.run()
+	return w
+}
+
+// submit queues a job. Its result (if not nil) is sent to the target.
+func (w *zkWorker) submit(job func(*cluster.Store) any) {
+	w.mu.Lock()
+	if !w.stopped {
+		w.jobs = append(w.jobs, job)
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop drops queued jobs and ends the goroutine after the running job.
+func (w *zkWorker) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.jobs = nil
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *zkWorker) run() {
+	for {
+		w.mu.Lock()
+		if w.stopped {
+			w.mu.Unlock()
+			return
+		}
+		if len(w.jobs) == 0 {
+			w.mu.Unlock()
+			<-w.wake
+			continue
+		}
+		job := w.jobs[0]
+		w.jobs[0] = nil
+		w.jobs = w.jobs[1:]
+		w.mu.Unlock()
+		if res := job(w.store); res != nil {
+			w.system.Root.Send(w.target, res)
+		}
+	}
+}
+
+// forwardWatch turns a one-shot watch into a message to the actor.
+func forwardWatch(system *actor.ActorSystem, target *actor.PID, ch <-chan cluster.WatchEvent, msg func(cluster.WatchEvent) any) {
+	if ch == nil {
+		return
+	}
+	go func() {
+		ev, ok := <-ch
+		if !ok {
+			ev = cluster.WatchEvent{Type: cluster.EventNotWatching, Err: cluster.ErrClosed}
+		}
+		system.Root.Send(target, msg(ev))
+	}()
+}

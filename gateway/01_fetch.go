@@ -1,0 +1,201 @@
+package gateway
+
+// Fetch (key 1), versions 4–12.
+//
+// Consumers read up to the high watermark; followers (replica_id >= 0) up
+// to the log end, and their fetch offset tells the leader their progress.
+// Record batches are sent as the bytes stored on disk, never re-encoded.
+// Long-poll: when the partitions together have fewer than min_bytes, the
+// gateway parks the request with each partition actor (a notification
+// channel, no actor waits) and asks again when one signals or max_wait_ms
+// passes. Response size: each partition is limited to its
+// partition_max_bytes and the response to max_bytes, except that the first
+// non-empty partition always returns at least one whole batch (KIP-74).
+//
+// Differences from Kafka: fetch sessions (KIP-227) are not offered — the
+// response's session_id is 0, so clients send full requests; a request
+// naming a session gets FETCH_SESSION_ID_NOT_FOUND. read_committed equals
+// read_uncommitted (no transactions, so the last stable offset is the high
+// watermark). Preferred read replicas (KIP-392) are not used (-1).
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/troupe-mq/troupe/actors"
+)
+
+func init() { regKey(1, 4, 12, handleFetch) }
+
+// fetchSlot is one partition of a fetch request.
+type fetchSlot struct {
+	rp     *kmsg.FetchResponseTopicPartition
+	tp     actors.TopicPartition
+	req    kmsg.FetchRequestTopicPartition
+	result actors.FetchResult
+	// settled: the partition has data or an error; it is not asked again.
+	settled bool
+}
+
+func handleFetch(r *request) answer {
+	return func() (kmsg.Response, error) {
+		req := r.kreq.(*kmsg.FetchRequest)
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		s := r.c.s
+		reps := s.backend.Replicas()
+		if req.SessionID != 0 {
+			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+			return resp, nil
+		}
+		maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
+		if maxWait > s.requestTimeout() {
+			maxWait = s.requestTimeout()
+		}
+		until := time.Now().Add(maxWait)
+
+		var slots []*fetchSlot
+		for _, t := range req.Topics {
+			rt := kmsg.NewFetchResponseTopic()
+			rt.Topic, rt.TopicID = t.Topic, t.TopicID
+			rt.Partitions = make([]kmsg.FetchResponseTopicPartition, len(t.Partitions))
+			resp.Topics = append(resp.Topics, rt)
+			parts := resp.Topics[len(resp.Topics)-1].Partitions
+			for i, p := range t.Partitions {
+				rp := &parts[i]
+				*rp = kmsg.NewFetchResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+				slots = append(slots, &fetchSlot{rp: rp, tp: actors.TopicPartition{Topic: t.Topic, Partition: p.Partition}, req: p})
+			}
+		}
+
+		notify := make(chan struct{}, 1)
+		replies := make([]chan actors.FetchResult, len(slots))
+		for {
+			asked := 0
+			for i, sl := range slots {
+				if sl.settled {
+					continue
+				}
+				pid, ok := reps.Partition(sl.tp)
+				if !ok {
+					sl.settled = true
+					sl.result.Err = unknownOrNotLeader(reps, sl.tp)
+					continue
+				}
+				if replies[i] == nil {
+					replies[i] = make(chan actors.FetchResult, 1)
+				}
+				s.backend.Send(pid, &actors.FetchRequest{
+					FetchOffset:            sl.req.FetchOffset,
+					MaxBytes:               sl.req.PartitionMaxBytes,
+					MinOneBatch:            true,
+					ReplicaID:              req.ReplicaID,
+					ReplicaEpoch:           -1,
+					CurrentLeaderEpoch:     sl.req.CurrentLeaderEpoch,
+					FollowerLogStartOffset: sl.req.LogStartOffset,
+					ReadCommitted:          req.IsolationLevel == 1,
+					Notify:                 notify,
+					NotifyUntil:            until,
+					Reply:                  replies[i],
+				})
+				asked++
+			}
+			wait := newDeadline(s.requestTimeout())
+			total := 0
+			for i, sl := range slots {
+				if !sl.settled && replies[i] != nil {
+					res, ok := awaitReply(replies[i], wait)
+					if !ok {
+						res.Err = actors.ErrTimeout
+					}
+					sl.result = res
+					if res.Err != nil || res.Records.Len() > 0 {
+						sl.settled = true
+					}
+				}
+				total += sl.result.Records.Len()
+			}
+			wait.stop()
+			if asked == 0 || total >= int(req.MinBytes) || anyError(slots) || !time.Now().Before(until) {
+				break
+			}
+			// Nothing (enough) yet: wait until a partition signals news or
+			// max_wait_ms passes, then ask the unsettled ones again.
+			if !waitForNews(r.c, notify, until) {
+				break
+			}
+		}
+		fillFetchResponse(slots, req.MaxBytes)
+		return resp, nil
+	}
+}
+
+// fillFetchResponse copies the partitions' answers into the response,
+// keeping the response within maxBytes (the first non-empty partition is
+// always kept whole, KIP-74).
+func fillFetchResponse(slots []*fetchSlot, maxBytes int32) {
+	budget := int(maxBytes)
+	if budget <= 0 {
+		budget = int(^uint32(0) >> 1)
+	}
+	used := 0
+	for _, sl := range slots {
+		res, rp := &sl.result, sl.rp
+		rp.ErrorCode = errorCode(res.Err)
+		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.HighWatermark, res.LastStable, res.LogStartOffset
+		rp.PreferredReadReplica = -1
+		rp.RecordBatches = []byte{} // never null: librdkafka rejects a null record set
+		n := res.Records.Len()
+		if n == 0 || res.Err != nil {
+			continue
+		}
+		if used > 0 && used+n > budget {
+			continue // left for the next fetch
+		}
+		b, err := res.Records.AppendTo(make([]byte, 0, n))
+		if err != nil {
+			rp.ErrorCode = errorCode(err)
+			continue
+		}
+		rp.RecordBatches = b
+		used += n
+	}
+}
+
+// waitForNews waits for a partition's signal until the deadline. It
+// returns false when the fetch should be answered now (deadline, or the
+// connection is draining for shutdown).
+func waitForNews(c *conn, notify <-chan struct{}, until time.Time) bool {
+	t := time.NewTimer(time.Until(until))
+	defer t.Stop()
+	select {
+	case <-notify:
+		return true
+	case <-t.C:
+		return false
+	case <-c.draining:
+		return false
+	case <-c.stop:
+		return false
+	}
+}
+
+func anyError(slots []*fetchSlot) bool {
+	for _, sl := range slots {
+		if sl.result.Err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// unknownOrNotLeader is the error for a partition with no local replica.
+func unknownOrNotLeader(reps *actors.Replicas, tp actors.TopicPartition) error {
+	if _, ok := reps.Metadata().Partition(tp.Topic, tp.Partition); ok {
+		return actors.ErrNotLeader
+	}
+	return actors.ErrUnknownPartition
+}

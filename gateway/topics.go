@@ -1,0 +1,97 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/troupe-mq/troupe/actors"
+	"github.com/troupe-mq/troupe/cluster"
+	"github.com/troupe-mq/troupe/internal/config"
+)
+
+// waitMetadata waits until cond holds for the broker's metadata or ctx
+// ends, and returns the last metadata seen and whether cond held.
+func waitMetadata(ctx context.Context, reps *actors.Replicas, cond func(*actors.Metadata) bool) (*actors.Metadata, bool) {
+	for {
+		md := reps.Metadata()
+		if cond(md) {
+			return md, true
+		}
+		select {
+		case <-md.Changed():
+		case <-ctx.Done():
+			return reps.Metadata(), cond(reps.Metadata())
+		}
+	}
+}
+
+// topicReady reports whether every partition of a topic has a leader in md.
+func topicReady(md *actors.Metadata, name string, partitions int) bool {
+	t, ok := md.Topics[name]
+	if !ok || len(t.Partitions) < partitions {
+		return false
+	}
+	for _, p := range t.Partitions {
+		if p == nil || p.Leader < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// boundedTimeout turns a client's timeout_ms into a duration within the
+// broker's request timeout (a zero or negative timeout means "don't wait").
+func boundedTimeout(ms int32, max time.Duration) time.Duration {
+	d := time.Duration(ms) * time.Millisecond
+	if d > max {
+		d = max
+	}
+	return d
+}
+
+// createTopic validates and creates a topic. Without an assignment, the
+// replicas are placed on the live brokers the way Kafka places them.
+func (s *Server) createTopic(name string, partitions int32, rf int16, assignment map[int32][]int32, configs map[string]string) error {
+	if err := cluster.ValidateTopicName(name); err != nil {
+		return err
+	}
+	if err := config.ValidateTopicConfigs(configs); err != nil {
+		return err
+	}
+	if assignment == nil {
+		a, err := s.placeReplicas(int(partitions), int(rf), -1, 0)
+		if err != nil {
+			return err
+		}
+		assignment = a
+	} else if err := s.checkAssignmentBrokers(assignment); err != nil {
+		return err
+	}
+	_, err := s.backend.Admin().CreateTopic(name, assignment, configs)
+	return err
+}
+
+// placeReplicas assigns replicas over the live brokers (cluster.AssignReplicas).
+func (s *Server) placeReplicas(partitions, rf, startIndex, startPartition int) (map[int32][]int32, error) {
+	md := s.backend.Replicas().Metadata()
+	brokers := make([]cluster.BrokerMeta, 0, len(md.Brokers))
+	for _, b := range md.SortedBrokers() {
+		brokers = append(brokers, cluster.BrokerMeta{ID: b.Id, Rack: b.Rack})
+	}
+	return cluster.AssignReplicas(brokers, partitions, rf, startIndex, startPartition)
+}
+
+// checkAssignmentBrokers refuses a manual assignment naming brokers that
+// are not alive (Kafka: INVALID_REPLICA_ASSIGNMENT).
+func (s *Server) checkAssignmentBrokers(assignment map[int32][]int32) error {
+	md := s.backend.Replicas().Metadata()
+	for p, replicas := range assignment {
+		for _, id := range replicas {
+			if _, ok := md.Brokers[id]; !ok {
+				return fmt.Errorf("%w: partition %d names broker %d, which is not alive", cluster.ErrInvalidReplicaAssignment, p, id)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,304 @@
+// Package broker assembles one Troupe broker: the metadata store (a local
+// tree in embedded mode, ZooKeeper in cluster mode), the actor system with
+// its replica manager and controller, and the Kafka gateway. cmd/troupe
+// calls Start and Shutdown; tests start brokers in-process the same way.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/troupe-mq/troupe/actors"
+	"github.com/troupe-mq/troupe/cluster"
+	"github.com/troupe-mq/troupe/gateway"
+	"github.com/troupe-mq/troupe/internal/config"
+	"github.com/troupe-mq/troupe/internal/logging"
+	"github.com/troupe-mq/troupe/storage"
+)
+
+// Config configures a broker.
+type Config struct {
+	ID int32
+	// Listen is the Kafka listener address (host:port; port 0 picks one).
+	Listen string
+	// AdvertisedHost/Port are told to clients; derived from Listen if empty.
+	AdvertisedHost string
+	AdvertisedPort int32
+	DataDir        string
+	// ZooKeeper is "host:port[,host:port…][/chroot]"; empty runs embedded,
+	// with metadata in DataDir/meta.
+	ZooKeeper string
+	Rack      string
+	// Remote is the actor remoting listen address (cluster mode).
+	Remote string
+	Broker *config.Broker
+	// TickEvery is the actors' logical clock period (default 100 ms).
+	TickEvery time.Duration
+	// FS overrides the file system of partition logs (tests).
+	FS  storage.FS
+	Log zerolog.Logger
+}
+
+// Broker is a running broker.
+type Broker struct {
+	cfg      Config
+	log      zerolog.Logger
+	system   *actor.ActorSystem
+	conn     cluster.Conn
+	store    *cluster.Store
+	reg      *cluster.Registration
+	replicas *actors.Replicas
+	rm       *actor.PID
+	ctrl     *actor.PID
+	gw       *gateway.Server
+	pids     *producerIDs
+	served   chan error
+	stopCfg  chan struct{}
+	cfgDone  chan struct{}
+	lock     *os.File
+
+	shutdownOnce sync.Once
+}
+
+// Start starts a broker and returns once it accepts Kafka connections.
+func Start(cfg Config) (b *Broker, err error) {
+	if cfg.Broker == nil {
+		cfg.Broker = config.DefaultBroker()
+	}
+	if cfg.TickEvery <= 0 {
+		cfg.TickEvery = 100 * time.Millisecond
+	}
+	if cfg.FS == nil {
+		cfg.FS = storage.OSFS()
+	}
+	log := cfg.Log.With().Int32("broker", cfg.ID).Logger()
+	b = &Broker{cfg: cfg, log: log, replicas: actors.NewReplicas(), served: make(chan error, 1),
+		stopCfg: make(chan struct{}), cfgDone: make(chan struct{})}
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("broker: data dir: %w", err)
+	}
+	if b.lock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { _ = b.lock.Close() })
+
+	if cfg.ZooKeeper == "" {
+		tree, err := cluster.NewLocalTree(filepath.Join(cfg.DataDir, "meta"), log)
+		if err != nil {
+			return nil, fmt.Errorf("broker: embedded metadata store: %w", err)
+		}
+		b.conn = tree
+	} else {
+		zc, err := cluster.DialZooKeeper(cfg.ZooKeeper, cfg.Broker.ZKSessionTimeout, log)
+		if err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+		b.conn = zc
+	}
+	undo = append(undo, func() { _ = b.conn.Close() })
+	b.store = cluster.NewStore(b.conn, log)
+	if err := b.store.EnsureLayout(); err != nil {
+		return nil, fmt.Errorf("broker: metadata layout: %w", err)
+	}
+	b.pids = &producerIDs{store: b.store, brokerID: cfg.ID}
+
+	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(logging.NewSlogHandler(log.With().Str("component", "protoactor").Logger()))
+	}))
+	undo = append(undo, func() { b.system.Shutdown() })
+
+	gwCfg := gateway.Config{Listen: cfg.Listen, AdvertisedHost: cfg.AdvertisedHost, AdvertisedPort: cfg.AdvertisedPort, Broker: cfg.Broker, Log: log}
+	if b.gw, err = gateway.Listen(gwCfg, b); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { _ = b.gw.Shutdown(context.Background()) })
+
+	rmProps := actors.NewReplicaManagerProps(actors.ReplicaManagerConfig{
+		BrokerID: cfg.ID, DataDir: cfg.DataDir, FS: cfg.FS, Broker: cfg.Broker, TickEvery: cfg.TickEvery, Log: log,
+	}, b.replicas)
+	if b.rm, err = b.system.Root.SpawnNamed(rmProps, actors.ReplicaManagerName); err != nil {
+		return nil, fmt.Errorf("broker: spawn replica manager: %w", err)
+	}
+
+	host, port := b.advertised()
+	info := cluster.BrokerInfo{ID: cfg.ID, Host: host, Port: port, Rack: cfg.Rack, ActorAddress: ""}
+	b.reg, err = b.store.RegisterBroker(info, cluster.RegistrationOptions{ReplaceSameEndpoint: true})
+	if err != nil {
+		return nil, fmt.Errorf("broker: register broker %d: %w", cfg.ID, err)
+	}
+	undo = append(undo, func() { _ = b.reg.Close() })
+
+	ctrlProps := actors.NewControllerProps(actors.ControllerConfig{BrokerID: cfg.ID, Store: b.store, Broker: cfg.Broker, TickEvery: cfg.TickEvery, Log: log})
+	if b.ctrl, err = b.system.Root.SpawnNamed(ctrlProps, actors.ControllerName); err != nil {
+		return nil, fmt.Errorf("broker: spawn controller: %w", err)
+	}
+	go b.followConfigChanges()
+	go func() { b.served <- b.gw.Serve() }()
+	log.Info().Str("listen", b.gw.Addr().String()).Str("data_dir", cfg.DataDir).Bool("embedded", cfg.ZooKeeper == "").
+		Msg("broker started")
+	return b, nil
+}
+
+func (b *Broker) advertised() (string, int32) {
+	host, port := b.cfg.AdvertisedHost, b.cfg.AdvertisedPort
+	addr := b.gw.Addr()
+	if host == "" {
+		host = addr.IP.String()
+		if addr.IP.IsUnspecified() {
+			if h, err := os.Hostname(); err == nil {
+				host = h
+			}
+		}
+	}
+	if port == 0 {
+		port = int32(addr.Port)
+	}
+	return host, port
+}
+
+// Addr is the Kafka listener address.
+func (b *Broker) Addr() *net.TCPAddr { return b.gw.Addr() }
+
+// Served is closed... it yields the gateway's Serve result (nil after Shutdown).
+func (b *Broker) Served() <-chan error { return b.served }
+
+// BrokerID implements gateway.Backend.
+func (b *Broker) BrokerID() int32 { return b.cfg.ID }
+
+// Replicas implements gateway.Backend.
+func (b *Broker) Replicas() *actors.Replicas { return b.replicas }
+
+// Send implements gateway.Backend.
+func (b *Broker) Send(pid *actor.PID, msg any) { b.system.Root.Send(pid, msg) }
+
+// Admin implements gateway.Backend.
+func (b *Broker) Admin() gateway.Admin { return b.store }
+
+// ProducerIDs implements gateway.Backend.
+func (b *Broker) ProducerIDs() gateway.ProducerIDAllocator { return b.pids }
+
+// Shutdown stops the broker: it stops accepting clients, answers what it
+// has read, stops its partitions (flushing and checkpointing their logs)
+// and leaves the cluster.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	var err error
+	b.shutdownOnce.Do(func() {
+		b.log.Info().Msg("broker shutting down")
+		if gerr := b.gw.Shutdown(ctx); gerr != nil {
+			err = errors.Join(err, fmt.Errorf("broker: gateway: %w", gerr))
+		}
+		close(b.stopCfg)
+		_ = b.system.Root.PoisonFuture(b.ctrl).Wait()
+		if perr := b.system.Root.PoisonFuture(b.rm).Wait(); perr != nil {
+			err = errors.Join(err, fmt.Errorf("broker: stopping replicas: %w", perr))
+		}
+		if rerr := b.reg.Close(); rerr != nil {
+			b.log.Warn().Err(rerr).Msg("deregistering")
+		}
+		<-b.cfgDone
+		b.system.Shutdown()
+		if cerr := b.conn.Close(); cerr != nil {
+			b.log.Warn().Err(cerr).Msg("closing metadata store")
+		}
+		_ = b.lock.Close()
+		b.log.Info().Msg("broker stopped")
+	})
+	return err
+}
+
+// producerIDs hands out producer ids from blocks reserved in the store.
+type producerIDs struct {
+	store    *cluster.Store
+	brokerID int32
+	mu       sync.Mutex
+	next     int64
+	end      int64 // inclusive; next > end means no block
+	hasBlock bool
+}
+
+// producerIDBlockSize is how many ids a broker reserves at a time (Kafka's 1000).
+const producerIDBlockSize = 1000
+
+// NextProducerID implements gateway.ProducerIDAllocator.
+func (p *producerIDs) NextProducerID() (int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.hasBlock || p.next > p.end {
+		start, end, err := p.store.AllocateProducerIDBlock(p.brokerID, producerIDBlockSize)
+		if err != nil {
+			return -1, err
+		}
+		p.next, p.end, p.hasBlock = start, end, true
+	}
+	id := p.next
+	p.next++
+	return id, nil
+}
+
+// followConfigChanges turns topic config change notifications into
+// messages to the replica manager.
+func (b *Broker) followConfigChanges() {
+	defer close(b.cfgDone)
+	last := ""
+	first := true
+	for {
+		names, ch, err := b.store.ConfigChangesW()
+		if err != nil {
+			b.log.Warn().Err(err).Msg("reading config changes")
+			select {
+			case <-time.After(time.Second):
+				continue
+			case <-b.stopCfg:
+				return
+			}
+		}
+		for _, n := range names {
+			if n <= last {
+				continue
+			}
+			last = n
+			if first {
+				continue // configs that exist at start arrive with LeaderAndIsr
+			}
+			entity, err := b.store.ConfigChange(n)
+			if err != nil || len(entity) < 7 || entity[:7] != "topics/" {
+				continue
+			}
+			topic := entity[7:]
+			cfg, err := b.store.TopicConfig(topic)
+			if err != nil {
+				continue
+			}
+			b.system.Root.Send(b.rm, &actors.TopicConfigChanged{Topic: topic, Overrides: cfg})
+		}
+		first = false
+		select {
+		case <-ch:
+		case <-b.stopCfg:
+			return
+		}
+	}
+}
+
+// BrokerIDString is the id as Kafka prints it.
+func (b *Broker) BrokerIDString() string { return strconv.Itoa(int(b.cfg.ID)) }

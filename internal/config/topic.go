@@ -1,0 +1,253 @@
+// Package config defines Troupe's broker and topic configuration: the
+// names Apache Kafka uses, their types, defaults, bounds and parsing.
+//
+// Topic configs resolve in Kafka's order: an explicit topic override
+// (stored in /config/topics/<topic>), else the broker's default for it
+// (log.retention.ms, …), else the built-in default.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrInvalidConfig marks a config name or value Troupe does not accept
+// (INVALID_CONFIG at the gateway).
+var ErrInvalidConfig = errors.New("config: invalid config")
+
+// kind is the value type of a config.
+type kind int
+
+const (
+	kindLong kind = iota
+	kindInt
+	kindBool
+	kindString
+)
+
+// TopicKeyInfo describes one topic config.
+type TopicKeyInfo struct {
+	Name string
+	// BrokerKey is the broker config that supplies the default ("" if none).
+	BrokerKey string
+	Default   string
+	kind      kind
+	min, max  int64    // bounds for numeric kinds (inclusive)
+	oneOf     []string // allowed values for string kinds
+	// Sensitive configs are never returned in clear text.
+	Sensitive bool
+	Doc       string
+}
+
+// Type returns the Kafka config type name (DescribeConfigs v3+).
+func (k TopicKeyInfo) Type() string {
+	switch k.kind {
+	case kindLong:
+		return "LONG"
+	case kindInt:
+		return "INT"
+	case kindBool:
+		return "BOOLEAN"
+	}
+	return "STRING"
+}
+
+// topicKeys lists every topic config Troupe understands. Keys Kafka has but
+// Troupe does not implement (compaction, LogAppendTime, down-conversion)
+// are absent on purpose: setting them is INVALID_CONFIG rather than a
+// silent no-op, so an operator is never misled about what a topic does.
+var topicKeys = []TopicKeyInfo{
+	{Name: "cleanup.policy", BrokerKey: "log.cleanup.policy", Default: "delete", kind: kindString, oneOf: []string{"delete"},
+		Doc: "Only delete is supported: old segments are removed by retention.ms / retention.bytes."},
+	{Name: "compression.type", BrokerKey: "compression.type", Default: "producer", kind: kindString, oneOf: []string{"producer"},
+		Doc: "Batches are stored as the producer compressed them."},
+	{Name: "file.delete.delay.ms", BrokerKey: "log.segment.delete.delay.ms", Default: "60000", kind: kindLong, min: 0, max: math.MaxInt64},
+	{Name: "flush.messages", BrokerKey: "log.flush.interval.messages", Default: strconv.FormatInt(math.MaxInt64, 10), kind: kindLong, min: 1, max: math.MaxInt64,
+		Doc: "fsync after this many messages; 1 means fsync before every acknowledgement (batched)."},
+	{Name: "flush.ms", BrokerKey: "log.flush.interval.ms", Default: strconv.FormatInt(math.MaxInt64, 10), kind: kindLong, min: 0, max: math.MaxInt64},
+	{Name: "index.interval.bytes", BrokerKey: "log.index.interval.bytes", Default: "4096", kind: kindInt, min: 0, max: math.MaxInt32},
+	{Name: "max.message.bytes", BrokerKey: "message.max.bytes", Default: "1048588", kind: kindInt, min: 0, max: math.MaxInt32},
+	{Name: "message.timestamp.type", BrokerKey: "log.message.timestamp.type", Default: "CreateTime", kind: kindString, oneOf: []string{"CreateTime"}},
+	{Name: "min.insync.replicas", BrokerKey: "min.insync.replicas", Default: "1", kind: kindInt, min: 1, max: math.MaxInt32},
+	{Name: "retention.bytes", BrokerKey: "log.retention.bytes", Default: "-1", kind: kindLong, min: -1, max: math.MaxInt64},
+	{Name: "retention.ms", BrokerKey: "log.retention.ms", Default: "604800000", kind: kindLong, min: -1, max: math.MaxInt64},
+	{Name: "segment.bytes", BrokerKey: "log.segment.bytes", Default: "1073741824", kind: kindInt, min: 14, max: math.MaxInt32},
+	{Name: "segment.index.bytes", BrokerKey: "log.index.size.max.bytes", Default: "10485760", kind: kindInt, min: 4, max: math.MaxInt32},
+	{Name: "segment.ms", BrokerKey: "log.roll.ms", Default: "604800000", kind: kindLong, min: 1, max: math.MaxInt64},
+	{Name: "unclean.leader.election.enable", BrokerKey: "unclean.leader.election.enable", Default: "false", kind: kindBool},
+}
+
+var topicKeyIndex = func() map[string]*TopicKeyInfo {
+	m := make(map[string]*TopicKeyInfo, len(topicKeys))
+	for i := range topicKeys {
+		m[topicKeys[i].Name] = &topicKeys[i]
+	}
+	return m
+}()
+
+// TopicKeys returns the topic configs Troupe understands, sorted by name.
+func TopicKeys() []TopicKeyInfo {
+	out := append([]TopicKeyInfo(nil), topicKeys...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// LookupTopicKey returns the description of a topic config.
+func LookupTopicKey(name string) (TopicKeyInfo, bool) {
+	k, ok := topicKeyIndex[name]
+	if !ok {
+		return TopicKeyInfo{}, false
+	}
+	return *k, true
+}
+
+// ValidateTopicValue checks one topic config name and value.
+func ValidateTopicValue(name, value string) error {
+	k, ok := topicKeyIndex[name]
+	if !ok {
+		return fmt.Errorf("%w: unknown or unsupported topic config %q", ErrInvalidConfig, name)
+	}
+	return k.validate(value)
+}
+
+// ValidateTopicConfigs checks a full set of topic overrides.
+func ValidateTopicConfigs(cfg map[string]string) error {
+	names := make([]string, 0, len(cfg))
+	for n := range cfg {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := ValidateTopicValue(n, cfg[n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (k *TopicKeyInfo) validate(v string) error {
+	v = strings.TrimSpace(v)
+	switch k.kind {
+	case kindLong, kindInt:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%w: %s=%q is not a whole number", ErrInvalidConfig, k.Name, v)
+		}
+		if n < k.min || n > k.max {
+			return fmt.Errorf("%w: %s=%d is outside [%d, %d]", ErrInvalidConfig, k.Name, n, k.min, k.max)
+		}
+	case kindBool:
+		if _, err := strconv.ParseBool(v); err != nil || (v != "true" && v != "false") {
+			return fmt.Errorf("%w: %s=%q is not true or false", ErrInvalidConfig, k.Name, v)
+		}
+	case kindString:
+		if len(k.oneOf) > 0 {
+			for _, o := range k.oneOf {
+				if v == o {
+					return nil
+				}
+			}
+			return fmt.Errorf("%w: %s=%q is not supported (allowed: %s)", ErrInvalidConfig, k.Name, v, strings.Join(k.oneOf, ", "))
+		}
+	}
+	return nil
+}
+
+// Topic is a topic's effective configuration, resolved from its overrides
+// and the broker defaults.
+type Topic struct {
+	RetentionMs                 int64
+	RetentionBytes              int64
+	SegmentBytes                int64
+	SegmentMs                   int64
+	SegmentIndexBytes           int32
+	IndexIntervalBytes          int32
+	MaxMessageBytes             int32
+	MinInsyncReplicas           int32
+	UncleanLeaderElectionEnable bool
+	FlushMessages               int64
+	FlushMs                     int64
+	FileDeleteDelay             time.Duration
+}
+
+// Source says where an effective config value came from (DescribeConfigs
+// config_source).
+type Source int8
+
+// Sources, numbered as Kafka's DescribeConfigs v1+ config_source.
+const (
+	SourceTopic         Source = 1 // DYNAMIC_TOPIC_CONFIG
+	SourceStaticBroker  Source = 4 // STATIC_BROKER_CONFIG
+	SourceDefault       Source = 5 // DEFAULT_CONFIG
+	SourceDynamicBroker Source = 2 // DYNAMIC_BROKER_CONFIG (unused: broker configs are static)
+)
+
+// Value is one resolved config value.
+type Value struct {
+	Key    TopicKeyInfo
+	Value  string
+	Source Source
+}
+
+// ResolveTopic resolves every topic config from the topic's overrides and
+// the broker's settings. Overrides are assumed validated; a malformed one
+// falls back to the default and is reported as an error.
+func (b *Broker) ResolveTopic(overrides map[string]string) (Topic, error) {
+	vals := b.TopicValues(overrides)
+	get := func(name string) string {
+		for _, v := range vals {
+			if v.Key.Name == name {
+				return v.Value
+			}
+		}
+		panic("config: no topic key " + name)
+	}
+	var firstErr error
+	num := func(name string) int64 {
+		n, err := strconv.ParseInt(get(name), 10, 64)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%w: %s: %v", ErrInvalidConfig, name, err)
+			}
+			n, _ = strconv.ParseInt(topicKeyIndex[name].Default, 10, 64)
+		}
+		return n
+	}
+	t := Topic{
+		RetentionMs:                 num("retention.ms"),
+		RetentionBytes:              num("retention.bytes"),
+		SegmentBytes:                num("segment.bytes"),
+		SegmentMs:                   num("segment.ms"),
+		SegmentIndexBytes:           int32(num("segment.index.bytes")),
+		IndexIntervalBytes:          int32(num("index.interval.bytes")),
+		MaxMessageBytes:             int32(num("max.message.bytes")),
+		MinInsyncReplicas:           int32(num("min.insync.replicas")),
+		UncleanLeaderElectionEnable: get("unclean.leader.election.enable") == "true",
+		FlushMessages:               num("flush.messages"),
+		FlushMs:                     num("flush.ms"),
+		FileDeleteDelay:             time.Duration(num("file.delete.delay.ms")) * time.Millisecond,
+	}
+	return t, firstErr
+}
+
+// TopicValues lists every topic config with its effective value and where
+// it came from, sorted by name.
+func (b *Broker) TopicValues(overrides map[string]string) []Value {
+	out := make([]Value, 0, len(topicKeys))
+	for _, k := range TopicKeys() {
+		v := Value{Key: k, Value: k.Default, Source: SourceDefault}
+		if bv, ok := b.topicDefault(k); ok {
+			v.Value, v.Source = bv, SourceStaticBroker
+		}
+		if ov, ok := overrides[k.Name]; ok && k.validate(ov) == nil {
+			v.Value, v.Source = strings.TrimSpace(ov), SourceTopic
+		}
+		out = append(out, v)
+	}
+	return out
+}

@@ -67,7 +67,14 @@ type replicaEnv struct {
 	tickEvery time.Duration
 	clock     func() time.Time
 	log       zerolog.Logger
+	// allowCrash lets CrashForTest panic the actor (tests of supervision).
+	allowCrash bool
 }
+
+// CrashForTest makes a partition actor panic when its broker was started
+// with AllowCrashForTests, to test that supervision restarts it from its
+// log while other partitions keep serving. Otherwise it is ignored.
+type CrashForTest struct{}
 
 // maxBuffered bounds the requests a partition actor holds while it waits
 // for its first state after a (re)start; beyond it they are refused with
@@ -135,6 +142,11 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 			m.done <- err
 		}
 		ctx.Stop(ctx.Self())
+		return
+	case *CrashForTest:
+		if a.env.allowCrash {
+			panic(fmt.Sprintf("actors: crash of %s requested by a test", a.tp))
+		}
 		return
 	case *syncDone:
 		if a.r != nil {

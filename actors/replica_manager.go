@@ -41,6 +41,8 @@ type ReplicaManagerConfig struct {
 	TickEvery time.Duration
 	Clock     func() time.Time
 	Log       zerolog.Logger
+	// AllowCrashForTests makes partition actors obey CrashForTest.
+	AllowCrashForTests bool
 }
 
 // Replicas is what the replica manager publishes for the gateway: the
@@ -133,7 +135,7 @@ func NewReplicaManagerProps(cfg ReplicaManagerConfig, pub *Replicas) *actor.Prop
 		return &replicaManager{
 			cfg: cfg,
 			env: &replicaEnv{brokerID: cfg.BrokerID, dataDir: cfg.DataDir, fs: cfg.FS, broker: cfg.Broker,
-				tickEvery: cfg.TickEvery, clock: cfg.Clock, log: cfg.Log},
+				tickEvery: cfg.TickEvery, clock: cfg.Clock, log: cfg.Log, allowCrash: cfg.AllowCrashForTests},
 			pub:             pub,
 			log:             cfg.Log.With().Str("actor", ReplicaManagerName).Logger(),
 			partitions:      make(map[TopicPartition]*hostedPartition),

@@ -19,13 +19,17 @@ type partitionCheckpoint struct {
 	RecoveryPoint  int64
 	HighWatermark  int64
 	LogStartOffset int64
+	// ActiveIndex is the active segment's index state when the recovery
+	// point was last advanced (Base -1 if unknown).
+	ActiveIndex indexState
 }
 
 // encode renders the checkpoint as text with a trailing CRC-32C line, so a
 // damaged file is detected rather than trusted.
 func (c partitionCheckpoint) encode() []byte {
-	body := fmt.Sprintf("troupe-partition-checkpoint 1\nrecovery-point %d\nhigh-watermark %d\nlog-start-offset %d\n",
-		c.RecoveryPoint, c.HighWatermark, c.LogStartOffset)
+	a := c.ActiveIndex
+	body := fmt.Sprintf("troupe-partition-checkpoint 1\nrecovery-point %d\nhigh-watermark %d\nlog-start-offset %d\nactive-index %d %d %08x %d %08x\n",
+		c.RecoveryPoint, c.HighWatermark, c.LogStartOffset, a.Base, a.IdxEntries, a.IdxSum, a.TidxEntries, a.TidxSum)
 	return fmt.Appendf(nil, "%scrc32c %08x\n", body, crc32.Checksum([]byte(body), castagnoli))
 }
 
@@ -44,11 +48,18 @@ func decodePartitionCheckpoint(data []byte) (partitionCheckpoint, error) {
 	}
 	var c partitionCheckpoint
 	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
-	if len(lines) != 4 || lines[0] != "troupe-partition-checkpoint 1" {
+	if len(lines) != 5 || lines[0] != "troupe-partition-checkpoint 1" {
 		return bad("unknown format")
 	}
 	for _, l := range lines[1:] {
 		k, v, ok := strings.Cut(l, " ")
+		if k == "active-index" {
+			a := &c.ActiveIndex
+			if n, err := fmt.Sscanf(v, "%d %d %x %d %x", &a.Base, &a.IdxEntries, &a.IdxSum, &a.TidxEntries, &a.TidxSum); n != 5 || err != nil {
+				return bad("bad line " + strconv.Quote(l))
+			}
+			continue
+		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if !ok || err != nil || n < 0 {
 			return bad("bad line " + strconv.Quote(l))

@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
 )
 
@@ -38,6 +39,12 @@ type indexFile struct {
 	unmap  func() error
 	// mapTried is set once a mapping was attempted (it is not retried).
 	mapTried bool
+	// sum is the CRC-32C of all entries (on disk and pending) when sumValid.
+	// The checkpoint records it for the active segment at each flush, so
+	// Open can tell an intact active index from a damaged one without
+	// trusting its contents.
+	sum      uint32
+	sumValid bool
 	// maxEntries bounds the index (segment.index.bytes / entrySize); the
 	// segment rolls when it is reached.
 	maxEntries int
@@ -76,6 +83,7 @@ func (x *indexFile) open() error {
 	}
 	x.onDisk = int(size / int64(x.entrySize))
 	x.sized = true
+	x.sumValid = false
 	return nil
 }
 
@@ -157,7 +165,37 @@ func (x *indexFile) add(e []byte) error {
 		}
 	}
 	x.pend = append(x.pend, e...)
+	if x.sumValid {
+		x.sum = crc32.Update(x.sum, castagnoli, e)
+	}
 	return nil
+}
+
+// checksum returns the CRC-32C of all entries, computing it if needed.
+func (x *indexFile) checksum() (uint32, error) {
+	if x.sumValid {
+		return x.sum, nil
+	}
+	if err := x.open(); err != nil {
+		return 0, err
+	}
+	var sum uint32
+	var buf [4096]byte
+	for off := int64(0); off < int64(x.onDisk*x.entrySize); {
+		n := min(int64(len(buf)), int64(x.onDisk*x.entrySize)-off)
+		if x.mapped != nil && off+n <= int64(len(x.mapped)) {
+			sum = crc32.Update(sum, castagnoli, x.mapped[off:off+n])
+		} else {
+			if _, err := x.f.ReadAt(buf[:n], off); err != nil && err != io.EOF {
+				return 0, err
+			}
+			sum = crc32.Update(sum, castagnoli, buf[:n])
+		}
+		off += n
+	}
+	x.sum = crc32.Update(sum, castagnoli, x.pend)
+	x.sumValid = true
+	return x.sum, nil
 }
 
 // roomFor makes sure n more entries can be added without a write, by writing
@@ -214,6 +252,7 @@ func (x *indexFile) truncateEntries(k int) error {
 	if k >= x.entries() {
 		return nil
 	}
+	x.sumValid = false
 	if k >= x.onDisk {
 		x.pend = x.pend[:(k-x.onDisk)*x.entrySize]
 		return nil

@@ -34,6 +34,10 @@ type Log struct {
 	// recoveryPoint: every offset below it is fsynced, with its index entries.
 	// Invariant: recoveryPoint <= LogEndOffset().
 	recoveryPoint int64
+	// flushedIndex is the active segment's index state when the recovery
+	// point last reached the log end (noIndexState when unknown); the
+	// checkpoint carries it so Open can trust an intact active segment.
+	flushedIndex indexState
 	// written is the checkpoint as last written to disk.
 	written partitionCheckpoint
 	epochs  epochCache
@@ -67,6 +71,7 @@ type syncSnapshot struct {
 	segs   []*segment
 	gens   []uint64
 	dirGen uint64
+	index  indexState
 }
 
 // AppendInfo describes a successful append.
@@ -631,6 +636,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	l.epochs.truncateFromEnd(leo)
 	l.hw = min(l.hw, leo)
 	l.recoveryPoint = min(l.recoveryPoint, leo)
+	l.flushedIndex = noIndexState
 	if err := s.log.Sync(); err != nil {
 		return l.fail("truncate", err)
 	}
@@ -676,6 +682,7 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	l.dirDirty = true
 	l.dirGen++
 	l.logStart, l.hw, l.recoveryPoint = offset, offset, offset
+	l.flushedIndex = indexState{Base: offset}
 	l.epochs.clear()
 	if err := l.removeSegments(rest, "truncate fully"); err != nil {
 		return l.fail("truncate fully", err)
@@ -1010,6 +1017,11 @@ func (l *Log) Flush() error {
 	}
 	l.syncs = l.syncs[:0]
 	l.recoveryPoint = max(l.recoveryPoint, leo)
+	if st, err := l.active().indexState(); err == nil {
+		l.flushedIndex = st
+	} else {
+		l.flushedIndex = noIndexState
+	}
 	l.lastFlushMs = l.nowMs()
 	return l.Checkpoint()
 }
@@ -1054,6 +1066,10 @@ func (l *Log) SyncFunc() (int64, func() error) {
 		snap.gens = append(snap.gens, s.writeGen)
 	}
 	dirSync := l.dirDirty
+	snap.index = noIndexState
+	if st, err := l.active().indexState(); err == nil {
+		snap.index = st
+	}
 	l.syncs = append(l.syncs, snap)
 	fs, dir := l.fs, l.dir
 	return upTo, func() error {
@@ -1109,6 +1125,9 @@ func (l *Log) MarkFlushed(upTo int64) {
 		if sn.dirGen == l.dirGen {
 			l.dirDirty = false
 		}
+		if sn.upTo == l.recoveryPoint {
+			l.flushedIndex = sn.index
+		}
 	}
 	l.syncs = keep
 }
@@ -1128,7 +1147,7 @@ func (l *Log) Checkpoint() error {
 			return err
 		}
 	}
-	cp := partitionCheckpoint{RecoveryPoint: l.recoveryPoint, HighWatermark: l.hw, LogStartOffset: l.logStart}
+	cp := partitionCheckpoint{RecoveryPoint: l.recoveryPoint, HighWatermark: l.hw, LogStartOffset: l.logStart, ActiveIndex: l.flushedIndex}
 	if cp == l.written {
 		return nil
 	}

@@ -44,6 +44,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		clock:  clock,
 	}
 	l.deleter = newDeleter(fs, cfg.FileDeleteDelay, opts.Logger)
+	l.flushedIndex = noIndexState
 	l.report = RecoveryReport{Dir: dir, RecoveryPoint: -1}
 	if err := l.load(); err != nil {
 		for _, s := range l.segs {
@@ -247,8 +248,9 @@ func (l *Log) recover(cp partitionCheckpoint, cpFound bool) error {
 	from := 0
 	if cpFound {
 		from = l.segmentFor(cp.RecoveryPoint)
-		if from == n-1 && l.cleanTail(l.segs[from], cp.RecoveryPoint) {
+		if from == n-1 && l.cleanTail(l.segs[from], cp) {
 			from = n
+			l.flushedIndex = cp.ActiveIndex
 		}
 	}
 	var buf []byte
@@ -306,9 +308,17 @@ func (l *Log) dropFrom(i int) error {
 }
 
 // cleanTail reports whether the last segment can be trusted without a full
-// scan: its indexes pass the sanity check, and walking (CRC-checked) from its
-// last index entry ends exactly at the file end at the recovery point.
-func (l *Log) cleanTail(s *segment, rp int64) bool {
+// scan: its index files are exactly those of the last flush (entry counts and
+// CRC-32C recorded in the checkpoint), pass the sanity check, and walking
+// (CRC-checked) from the last offset index entry ends exactly at the file end
+// at the recovery point. This is what a clean shutdown leaves.
+func (l *Log) cleanTail(s *segment, cp partitionCheckpoint) bool {
+	rp := cp.RecoveryPoint
+	st, err := s.indexState()
+	if err != nil || st != cp.ActiveIndex {
+		l.logger.Debug().Str("segment", s.logPath).Msg("storage: active segment index differs from the last flush; scanning")
+		return false
+	}
 	s.next = math.MaxInt64 // unknown until the tail walk
 	if err := s.checkIndexes(true); err != nil {
 		l.logger.Debug().Err(err).Str("segment", s.logPath).Msg("storage: active segment index not trusted; scanning")

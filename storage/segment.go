@@ -102,7 +102,7 @@ func createSegment(fs FS, dir string, base int64, cfg Config, nowMs int64) (*seg
 			return nil, cerr
 		}
 		x.f = f
-		x.sized = true
+		x.sized, x.sumValid = true, true
 	}
 	s.activate()
 	s.checked = true
@@ -481,3 +481,30 @@ func (s *segment) readBatch(pos, size int64) ([]byte, error) {
 // putUint helpers used by Append to rewrite headers in place.
 func putBaseOffset(b []byte, off int64) { binary.BigEndian.PutUint64(b[offBaseOffset:], uint64(off)) }
 func putLeaderEpoch(b []byte, e int32)  { binary.BigEndian.PutUint32(b[offLeaderEpoch:], uint32(e)) }
+
+// indexState identifies a segment's index files: how many entries each had
+// and their checksums. The checkpoint stores the active segment's state as of
+// the last flush.
+type indexState struct {
+	Base        int64 // segment base offset; -1: none recorded
+	IdxEntries  int64
+	IdxSum      uint32
+	TidxEntries int64
+	TidxSum     uint32
+}
+
+var noIndexState = indexState{Base: -1}
+
+// indexState returns the segment's current index state.
+func (s *segment) indexState() (indexState, error) {
+	a, err := s.idx.checksum()
+	if err != nil {
+		return noIndexState, err
+	}
+	b, err := s.tidx.checksum()
+	if err != nil {
+		return noIndexState, err
+	}
+	return indexState{Base: s.base, IdxEntries: int64(s.idx.entries()), IdxSum: a,
+		TidxEntries: int64(s.tidx.entries()), TidxSum: b}, nil
+}

@@ -48,6 +48,8 @@ type Config struct {
 	// FS overrides the file system of partition logs (tests).
 	FS  storage.FS
 	Log zerolog.Logger
+	// AllowCrashForTests lets actors.CrashForTest panic partition actors.
+	AllowCrashForTests bool
 }
 
 // Broker is a running broker.
@@ -135,6 +137,7 @@ func Start(cfg Config) (b *Broker, err error) {
 
 	rmProps := actors.NewReplicaManagerProps(actors.ReplicaManagerConfig{
 		BrokerID: cfg.ID, DataDir: cfg.DataDir, FS: cfg.FS, Broker: cfg.Broker, TickEvery: cfg.TickEvery, Log: log,
+		AllowCrashForTests: cfg.AllowCrashForTests,
 	}, b.replicas)
 	if b.rm, err = b.system.Root.SpawnNamed(rmProps, actors.ReplicaManagerName); err != nil {
 		return nil, fmt.Errorf("broker: spawn replica manager: %w", err)

@@ -166,7 +166,9 @@ func (x *indexFile) add(e []byte) error {
 	}
 	x.pend = append(x.pend, e...)
 	if x.sumValid {
-		x.sum = crc32.Update(x.sum, castagnoli, e)
+		// Checksum the copy: e lives on the caller's stack, and handing it
+		// to crc32 (an indirect call) would move it to the heap.
+		x.sum = crc32.Update(x.sum, castagnoli, x.pend[len(x.pend)-len(e):])
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"sort"
 	"time"
 
@@ -55,8 +56,26 @@ type Log struct {
 	closed bool
 	report RecoveryReport
 	// saved is scratch for undoing Append's in-place header rewrites.
-	saved   []savedHeader
+	saved []savedHeader
+	// cursors remember where recent reads ended (offset -> position), so a
+	// consumer or follower reading sequentially skips the index lookup and
+	// header walk. Entries are hints: each use checks the batch header.
+	cursors    [4]readCursor
+	nextCursor int
+	// mapped lists sealed segments holding mappings (header map, index
+	// maps), least recently used first; at most maxMappedSealed, so a log
+	// reading old data holds few of the process's limited mappings.
+	mapped  []*segment
 	deleter *deleter
+}
+
+// maxMappedSealed bounds the sealed segments a log keeps mapped.
+const maxMappedSealed = 2
+
+type readCursor struct {
+	seg *segment
+	off int64
+	pos int64
 }
 
 type savedHeader struct {
@@ -198,12 +217,19 @@ func (l *Log) AppendFromCoordinator(records []byte, leaderEpoch int32) (AppendIn
 	return l.appendAsLeader(records, leaderEpoch, true)
 }
 
-func (l *Log) appendAsLeader(records []byte, leaderEpoch int32, allowControl bool) (AppendInfo, error) {
+func (l *Log) appendAsLeader(records []byte, leaderEpoch int32, allowControl bool) (info AppendInfo, err error) {
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if p := recover(); p != nil {
+			info, err = AppendInfo{}, l.fail("append", faultError(p))
+		}
+	}(debug.SetPanicOnFault(true))
+
 	if err := l.writable(); err != nil {
 		return AppendInfo{}, err
 	}
 	leo := l.LogEndOffset()
-	info := AppendInfo{FirstOffset: leo, MaxTimestamp: NoTimestamp, OffsetOfMaxTimestamp: -1}
+	info = AppendInfo{FirstOffset: leo, MaxTimestamp: NoTimestamp, OffsetOfMaxTimestamp: -1}
 	off := leo
 	for p := 0; p < len(records); {
 		sum, err := validateBatch(records[p:], l.cfg.MaxMessageBytes)
@@ -264,12 +290,19 @@ func (l *Log) appendAsLeader(records []byte, leaderEpoch int32, allowControl boo
 // validated as for Append; max.message.bytes is not applied (the leader
 // accepted the batch) and inner records are not walked. The leader epoch cache
 // learns every new epoch seen (epoch -> its first batch's base offset).
-func (l *Log) AppendAsFollower(records []byte) (AppendInfo, error) {
+func (l *Log) AppendAsFollower(records []byte) (info AppendInfo, err error) {
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if p := recover(); p != nil {
+			info, err = AppendInfo{}, l.fail("append", faultError(p))
+		}
+	}(debug.SetPanicOnFault(true))
+
 	if err := l.writable(); err != nil {
 		return AppendInfo{}, err
 	}
 	leo := l.LogEndOffset()
-	info := AppendInfo{FirstOffset: leo, MaxTimestamp: NoTimestamp, OffsetOfMaxTimestamp: -1}
+	info = AppendInfo{FirstOffset: leo, MaxTimestamp: NoTimestamp, OffsetOfMaxTimestamp: -1}
 	off := leo
 	for p := 0; p < len(records); {
 		size, err := frameBatch(records[p:])
@@ -381,6 +414,8 @@ func (l *Log) roll() error {
 	l.segs = append(l.segs, s)
 	l.dirDirty = true
 	l.dirGen++
+	l.touch(old)
+	l.touch(s)
 	l.logger.Debug().Str("dir", l.dir).Int64("base_offset", s.base).Msg("storage: rolled segment")
 	return nil
 }
@@ -438,6 +473,7 @@ func (l *Log) segmentFor(off int64) int {
 // ensureChecked sanity-checks a segment's indexes the first time they are
 // used, rebuilding them if they fail, and loads its tail summary.
 func (l *Log) ensureChecked(s *segment) error {
+	l.touch(s)
 	if s.checked {
 		return nil
 	}
@@ -511,7 +547,14 @@ func (l *Log) locate(s *segment, off int64) (int64, scanHeader, error) {
 // spans segments: the caller fetches again from NextOffset for more. from ==
 // LogEndOffset (or >= maxOffset) gives an empty region; from outside
 // [LogStartOffset, LogEndOffset] gives ErrOffsetOutOfRange.
-func (l *Log) Read(from int64, maxBytes int32, maxOffset int64, minOneBatch bool) (Region, error) {
+func (l *Log) Read(from int64, maxBytes int32, maxOffset int64, minOneBatch bool) (r Region, err error) {
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if p := recover(); p != nil {
+			r, err = Region{}, faultError(p)
+		}
+	}(debug.SetPanicOnFault(true))
+
 	if l.closed {
 		return Region{}, ErrClosed
 	}
@@ -528,9 +571,13 @@ func (l *Log) Read(from int64, maxBytes int32, maxOffset int64, minOneBatch bool
 		i++
 	}
 	s := l.segs[i]
-	pos, h, err := l.locate(s, from)
-	if err != nil {
-		return Region{}, err
+	l.touch(s)
+	pos, h, ok := l.cursorAt(s, from)
+	if !ok {
+		var err error
+		if pos, h, err = l.locate(s, from); err != nil {
+			return Region{}, err
+		}
 	}
 	if h.lastOff >= maxOffset {
 		return emptyRegion(from), nil
@@ -551,14 +598,41 @@ func (l *Log) Read(from int64, maxBytes int32, maxOffset int64, minOneBatch bool
 	if err != nil {
 		return Region{}, err
 	}
+	if end < s.size {
+		l.cursors[l.nextCursor] = readCursor{seg: s, off: next, pos: end}
+		l.nextCursor = (l.nextCursor + 1) % len(l.cursors)
+	}
 	return Region{f: s.log, pos: pos, n: end - pos, first: h.base, next: next}, nil
 }
+
+// cursorAt returns the batch starting at offset from in s if a recent read
+// ended there.
+func (l *Log) cursorAt(s *segment, from int64) (int64, scanHeader, bool) {
+	for _, c := range l.cursors {
+		if c.seg == s && c.off == from && c.pos < s.size {
+			h, err := s.readHeader(c.pos)
+			if err == nil && h.base == from {
+				return c.pos, h, true
+			}
+		}
+	}
+	return 0, scanHeader{}, false
+}
+
+func (l *Log) clearCursors() { l.cursors = [len(l.cursors)]readCursor{} }
 
 // ScanBatches calls fn with the header of every batch in [from,
 // LogEndOffset), in order, starting with the batch holding from (from below
 // the log start starts at the log start). Only headers are read. It stops at
 // the first error fn returns, and returns it.
-func (l *Log) ScanBatches(from int64, fn func(h BatchHeader) error) error {
+func (l *Log) ScanBatches(from int64, fn func(h BatchHeader) error) (err error) {
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if p := recover(); p != nil {
+			err = faultError(p)
+		}
+	}(debug.SetPanicOnFault(true))
+
 	if l.closed {
 		return ErrClosed
 	}
@@ -600,7 +674,14 @@ func (l *Log) ScanBatches(from int64, fn func(h BatchHeader) error) error {
 // change is fsynced and checkpointed before returning. offset >=
 // LogEndOffset is a no-op; offset below the log start empties the log
 // (TruncateFullyAndStartAt).
-func (l *Log) TruncateTo(offset int64) error {
+func (l *Log) TruncateTo(offset int64) (err error) {
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if p := recover(); p != nil {
+			err = l.fail("truncate", faultError(p))
+		}
+	}(debug.SetPanicOnFault(true))
+
 	if err := l.writable(); err != nil {
 		return err
 	}
@@ -622,6 +703,7 @@ func (l *Log) TruncateTo(offset int64) error {
 		return l.fail("truncate", err)
 	}
 	l.segs = l.segs[:i+1]
+	l.clearCursors()
 	if offset < s.next {
 		pos, h, err := l.locate(s, offset)
 		if err != nil {
@@ -632,6 +714,7 @@ func (l *Log) TruncateTo(offset int64) error {
 		}
 	}
 	s.activate()
+	l.forget(s)
 	leo := s.next
 	l.epochs.truncateFromEnd(leo)
 	l.hw = min(l.hw, leo)
@@ -679,6 +762,7 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 		}
 	}
 	l.segs = []*segment{ns}
+	l.clearCursors()
 	l.dirDirty = true
 	l.dirGen++
 	l.logStart, l.hw, l.recoveryPoint = offset, offset, offset
@@ -715,6 +799,13 @@ func (l *Log) removeSegments(segs []*segment, why string) error {
 			paths = append(paths, dpath)
 		}
 		s.log, s.idx.f, s.tidx.f = nil, nil, nil
+		if s.hdrUnmap != nil {
+			if err := s.hdrUnmap(); err != nil {
+				errs = append(errs, err)
+			}
+			s.hdrMap, s.hdrUnmap = nil, nil
+		}
+		l.forget(s)
 		for _, x := range []*indexFile{&s.idx.indexFile, &s.tidx.indexFile} {
 			if err := x.close(); err != nil {
 				errs = append(errs, err)
@@ -734,7 +825,14 @@ func (l *Log) removeSegments(segs []*segment, why string) error {
 // DeleteRecordsBefore moves the log start up to offset (DeleteRecords; the
 // caller checks offset <= high watermark) and deletes segments wholly below
 // it. The new log start is checkpointed before returning.
-func (l *Log) DeleteRecordsBefore(offset int64) error {
+func (l *Log) DeleteRecordsBefore(offset int64) (err error) {
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if p := recover(); p != nil {
+			err = l.fail("delete records", faultError(p))
+		}
+	}(debug.SetPanicOnFault(true))
+
 	if err := l.writable(); err != nil {
 		return err
 	}
@@ -768,7 +866,14 @@ func (l *Log) DeleteRecordsBefore(offset int64) error {
 // retention.bytes says so, whole segments only and only below the high
 // watermark. Like Kafka, when the active segment itself is due it is rolled
 // first so it can go, leaving an empty log whose start is the end offset.
-func (l *Log) ApplyRetention() (int, error) {
+func (l *Log) ApplyRetention() (deleted int, err error) {
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if p := recover(); p != nil {
+			err = l.fail("retention", faultError(p))
+		}
+	}(debug.SetPanicOnFault(true))
+
 	if err := l.writable(); err != nil {
 		return 0, err
 	}
@@ -777,7 +882,6 @@ func (l *Log) ApplyRetention() (int, error) {
 	if l.cfg.RetentionBytes >= 0 {
 		excess = l.Size() - l.cfg.RetentionBytes
 	}
-	deleted := 0
 	for {
 		s := l.segs[0]
 		last := len(l.segs) == 1
@@ -811,9 +915,10 @@ func (l *Log) ApplyRetention() (int, error) {
 		l.logStart = max(l.logStart, l.segs[0].base)
 		l.hw = max(l.hw, l.logStart)
 		l.epochs.truncateFromStart(l.logStart)
-		if err := l.Checkpoint(); err != nil {
-			return deleted, storageErr("checkpoint", err)
-		}
+		// No checkpoint here: the new log start is the first remaining
+		// segment's base, which Open derives from the files anyway. (An
+		// fsync here would also stall behind the writeback of a whole
+		// segment on ext4.) The next Checkpoint records it.
 		if err := l.removeSegments([]*segment{s}, "retention"); err != nil {
 			l.logger.Warn().Err(err).Str("segment", s.logPath).Msg("storage: removing expired segment failed")
 		}
@@ -830,7 +935,14 @@ func (l *Log) ApplyRetention() (int, error) {
 // Compressed and log-append-time batches are answered at batch granularity
 // (their base offset and max timestamp). Returns (-1, -1) when no record is
 // that new (the caller answers LogEndOffset).
-func (l *Log) OffsetForTimestamp(ts int64) (int64, int64, error) {
+func (l *Log) OffsetForTimestamp(ts int64) (off int64, rts int64, err error) {
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if p := recover(); p != nil {
+			off, rts, err = -1, -1, faultError(p)
+		}
+	}(debug.SetPanicOnFault(true))
+
 	if l.closed {
 		return -1, -1, ErrClosed
 	}
@@ -845,12 +957,12 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, int64, error) {
 		if s.maxTs < ts {
 			continue
 		}
-		off, rts, found, err := l.searchTimestamp(s, ts)
+		o, t, found, err := l.searchTimestamp(s, ts)
 		if err != nil {
 			return -1, -1, err
 		}
 		if found {
-			return max(off, l.logStart), rts, nil
+			return max(o, l.logStart), t, nil
 		}
 	}
 	return -1, -1, nil
@@ -900,7 +1012,15 @@ func (l *Log) searchTimestamp(s *segment, ts int64) (int64, int64, bool, error) 
 // offset and timestamp of the record with the largest timestamp (the first
 // such). (-1, -1) if the log has no timestamps. Compressed batches answer
 // with their base offset.
-func (l *Log) MaxTimestampOffset() (int64, int64) {
+func (l *Log) MaxTimestampOffset() (off int64, ts int64) {
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if p := recover(); p != nil {
+			off, ts = -1, -1
+			_ = faultError(p)
+		}
+	}(debug.SetPanicOnFault(true))
+
 	var best *segment
 	for _, s := range l.segs {
 		if s.size == 0 {
@@ -995,7 +1115,14 @@ func (l *Log) MaybeFlush() error {
 // advances the recovery point to LogEndOffset and writes the checkpoints. A
 // failed fsync marks the log failed: the page cache may have dropped the
 // data, so only a reopen (recovering from the old recovery point) is safe.
-func (l *Log) Flush() error {
+func (l *Log) Flush() (err error) {
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if p := recover(); p != nil {
+			err = l.fail("flush", faultError(p))
+		}
+	}(debug.SetPanicOnFault(true))
+
 	if err := l.writable(); err != nil {
 		return err
 	}
@@ -1034,11 +1161,18 @@ func (l *Log) Flush() error {
 // files open for file.delete.delay.ms). When it succeeds the owner calls
 // MarkFlushed(upTo). Batch acknowledgements: one SyncFunc covers every
 // append before it.
-func (l *Log) SyncFunc() (int64, func() error) {
+func (l *Log) SyncFunc() (upTo int64, sync func() error) {
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if p := recover(); p != nil {
+			e := l.fail("sync", faultError(p))
+			upTo, sync = l.recoveryPoint, func() error { return e }
+		}
+	}(debug.SetPanicOnFault(true))
 	if err := l.writable(); err != nil {
 		return l.recoveryPoint, func() error { return err }
 	}
-	upTo := l.LogEndOffset()
+	upTo = l.LogEndOffset()
 	snap := syncSnapshot{upTo: upTo, dirGen: l.dirGen}
 	var files []File
 	var paths []string // index files without an open descriptor
@@ -1197,4 +1331,57 @@ func beUint64(b []byte) uint64 {
 	_ = b[7]
 	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
 		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+// touch is called before the owner reads a segment's headers or indexes: it
+// maps the segment if possible and keeps the LRU of mapped sealed segments.
+func (l *Log) touch(s *segment) {
+	if s == l.active() {
+		s.mapHeaders(l.cfg.SegmentBytes)
+		return
+	}
+	s.mapHeaders(s.size)
+	for i, m := range l.mapped {
+		if m == s {
+			copy(l.mapped[i:], l.mapped[i+1:])
+			l.mapped[len(l.mapped)-1] = s
+			return
+		}
+	}
+	l.mapped = append(l.mapped, s)
+	if len(l.mapped) > maxMappedSealed {
+		old := l.mapped[0]
+		l.mapped = append(l.mapped[:0], l.mapped[1:]...)
+		if err := old.unmap(); err != nil {
+			l.logger.Warn().Err(err).Str("segment", old.logPath).Msg("storage: unmapping segment failed")
+		}
+	}
+}
+
+// forget drops segments from the mapped LRU (they were removed or became
+// active).
+func (l *Log) forget(segs ...*segment) {
+	keep := l.mapped[:0]
+	for _, m := range l.mapped {
+		drop := false
+		for _, s := range segs {
+			if m == s {
+				drop = true
+			}
+		}
+		if !drop {
+			keep = append(keep, m)
+		}
+	}
+	l.mapped = keep
+}
+
+// faultError turns a memory fault recovered while reading a mapped file (an
+// I/O error surfaces as SIGBUS under mmap; debug.SetPanicOnFault makes it a
+// panic) into an ErrStorage error. Any other panic is a bug and is re-raised.
+func faultError(r any) error {
+	if _, ok := r.(interface{ Addr() uintptr }); ok {
+		return fmt.Errorf("%w: memory fault reading a mapped file: %v", ErrStorage, r)
+	}
+	panic(r)
 }

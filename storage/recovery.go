@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -26,7 +27,13 @@ import (
 //     the first torn or corrupt batch (later segments are deleted).
 //
 // What was found is in Recovery() and logged.
-func Open(dir string, cfg Config, opts Options) (*Log, error) {
+func Open(dir string, cfg Config, opts Options) (log *Log, err error) {
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if p := recover(); p != nil {
+			log, err = nil, faultError(p)
+		}
+	}(debug.SetPanicOnFault(true))
 	cfg = cfg.normalized()
 	fs := opts.FS
 	if fs == nil {

@@ -71,6 +71,13 @@ type segment struct {
 	// segment changed after it.
 	writeGen uint64
 	hdr      [scanHeaderSize]byte
+	// hdrMap is a read-only mapping of the log file through which the owner
+	// reads batch headers without a system call (nil when the FS cannot map
+	// or the mapping budget is spent). Regions never use it: they read the
+	// file. The active segment maps segment.bytes so it can grow into it.
+	hdrMap      []byte
+	hdrUnmap    func() error
+	hdrMapTried bool
 }
 
 func newSegmentStruct(fs FS, dir string, base int64, cfg Config, nowMs int64) *segment {
@@ -116,9 +123,45 @@ func (s *segment) activate() {
 	s.tidx.activate()
 }
 
-// files returns the segment's open files (for syncing).
+// mapHeaders maps the log file for header reads, length bytes (the file
+// size for a sealed segment, segment.bytes for the active one).
+func (s *segment) mapHeaders(length int64) {
+	if s.hdrMap != nil || s.hdrMapTried || s.log == nil || length <= 0 {
+		return
+	}
+	s.hdrMapTried = true
+	m, ok := s.log.(mapper)
+	if !ok {
+		return
+	}
+	data, unmap, err := m.Map(int(length))
+	if err != nil {
+		return
+	}
+	s.hdrMap, s.hdrUnmap = data, unmap
+}
+
+// unmap releases the segment's mappings (header map and index maps) and the
+// index descriptors; they are recreated on demand.
+func (s *segment) unmap() error {
+	var errs []error
+	if s.hdrUnmap != nil {
+		errs = append(errs, s.hdrUnmap())
+	}
+	s.hdrMap, s.hdrUnmap, s.hdrMapTried = nil, nil, false
+	if s.idx.pend == nil {
+		errs = append(errs, s.idx.close(), s.tidx.close())
+	}
+	return errors.Join(errs...)
+}
+
+// close releases all the segment's resources.
 func (s *segment) close() error {
 	var errs []error
+	if s.hdrUnmap != nil {
+		errs = append(errs, s.hdrUnmap())
+		s.hdrMap, s.hdrUnmap = nil, nil
+	}
 	if s.log != nil {
 		errs = append(errs, s.log.Close())
 		s.log = nil
@@ -133,7 +176,9 @@ func (s *segment) readHeader(pos int64) (scanHeader, error) {
 	if pos+scanHeaderSize > s.size {
 		return scanHeader{}, s.corrupt(pos, -1, errTruncated)
 	}
-	if _, err := s.log.ReadAt(s.hdr[:], pos); err != nil && err != io.EOF {
+	if pos+scanHeaderSize <= int64(len(s.hdrMap)) {
+		copy(s.hdr[:], s.hdrMap[pos:])
+	} else if _, err := s.log.ReadAt(s.hdr[:], pos); err != nil && err != io.EOF {
 		return scanHeader{}, storageErr("read "+s.logPath, err)
 	}
 	h := parseScanHeader(s.hdr[:])

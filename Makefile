@@ -11,15 +11,24 @@ FUZZ_TARGETS := ./storage:FuzzRecover
 # Debian packages the tests need: ZooKeeper (with its JRE) for cluster tests, kcat (librdkafka) as a real client.
 TEST_PACKAGES := zookeeper kcat
 
-.PHONY: all build run test test-deps unit fuzz bench proto proto-check lint clean
+.PHONY: all build run test test-deps unit fuzz bench proto proto-check lint clean cluster cluster-stop
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/troupe
 
+# run: one broker on 127.0.0.1:9092 with embedded metadata, data in ./data.
 run: build
-	@echo "troupe: 'make run' arrives with issue 3 (single broker); use 'make test' for now" >&2; exit 1
+	$(BIN) serve --id 1 --listen 127.0.0.1:9092 --data-dir ./data
+
+# cluster: ZooKeeper on 127.0.0.1:2181 and three brokers on 127.0.0.1:9092-9094,
+# in the background (data and logs in .cluster/). cluster-stop stops them.
+cluster: test-deps build
+	$(GO) run ./internal/devcluster up -bin $(BIN) -dir .cluster
+
+cluster-stop:
+	$(GO) run ./internal/devcluster down -dir .cluster
 
 # test installs what the tests need if missing, then runs every test. Tests start the servers
 # they use (ZooKeeper, brokers) on free loopback ports and stop them when they finish.

@@ -67,6 +67,20 @@ type controllerActor struct {
 	pendingAlter map[TopicPartition]*pendingAlter
 	deletions    map[string]*deletion
 	shutdowns    []*pendingShutdown
+	// suspectInfo keeps the registration of suspected brokers (to ping them).
+	suspectInfo map[int32]cluster.BrokerInfo
+	// unconfirmed are brokers a newly elected controller has pinged and not
+	// yet heard from; those still silent at confirmBy are suspected dead.
+	// A controller elected because its predecessor died must not trust
+	// registrations the dead broker's unexpired session still holds.
+	unconfirmed map[int32]int64
+	confirmBy   int64
+	// watchedHolder/Address: the active controller a standby watches.
+	watchedHolder  int32
+	watchedAddress string
+	// actx is the actor's context, for Watch and Request outside Receive's
+	// direct call chain (valid only while handling a message).
+	actx actor.Context
 }
 
 type pendingAlter struct {
@@ -93,8 +107,15 @@ type (
 		reign          int64
 		epoch, epochZk int32
 		holder         int32
-		watch          <-chan cluster.WatchEvent
-		err            error
+		// holderAddress is the remoting address of the holder's broker.
+		holderAddress string
+		watch         <-chan cluster.WatchEvent
+		err           error
+	}
+	// controllerDeposed reports the removal of a dead controller's znode.
+	controllerDeposed struct {
+		reign int64
+		err   error
 	}
 	controllerWatchFired struct {
 		reign int64
@@ -180,7 +201,7 @@ func NewControllerProps(cfg ControllerConfig) *actor.Props {
 		cfg.TickEvery = 100 * time.Millisecond
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
-		c := &controllerActor{cfg: cfg, log: cfg.Log.With().Str("actor", ControllerName).Logger()}
+		c := &controllerActor{cfg: cfg, log: cfg.Log.With().Str("actor", ControllerName).Logger(), watchedHolder: -1}
 		c.behavior.Become(c.standby)
 		return c
 	})
@@ -188,6 +209,7 @@ func NewControllerProps(cfg ControllerConfig) *actor.Props {
 
 // Receive handles lifecycle, then delegates to the behavior.
 func (c *controllerActor) Receive(ctx actor.Context) {
+	c.actx = ctx
 	switch ctx.Message().(type) {
 	case *actor.Started:
 		c.self, c.system = ctx.Self(), ctx.ActorSystem()
@@ -241,6 +263,11 @@ func (c *controllerActor) tryElection() {
 			if werr != nil && !errors.Is(err, cluster.ErrControllerExists) {
 				res.err = fmt.Errorf("%w (and watching /controller: %v)", err, werr)
 			}
+			if holder >= 0 && holder != id {
+				if b, berr := s.Broker(holder); berr == nil {
+					res.holderAddress = b.ActorAddress
+				}
+			}
 			return res
 		}
 		_, ch, _ := s.ControllerW()
@@ -266,10 +293,34 @@ func (c *controllerActor) standby(ctx actor.Context) {
 		if m.watch == nil {
 			c.retryLater()
 		}
+		c.watchActiveController(ctx, m.holder, m.holderAddress)
 	case *controllerWatchFired:
 		if m.reign == c.reign {
 			c.tryElection()
 		}
+	case *actor.Terminated:
+		// The active controller's broker is unreachable (kill -9 resets its
+		// connections at once). Rather than wait for its ZooKeeper session
+		// to expire, remove its /controller znode and hold an election. If
+		// it is in fact alive, the new controller epoch fences every write
+		// it still makes, and its own /controller watch makes it resign.
+		if c.watchedHolder >= 0 && m.Who != nil && m.Who.Address == c.watchedAddress {
+			holder := c.watchedHolder
+			c.watchedHolder, c.watchedAddress = -1, ""
+			c.log.Warn().Int32("controller", holder).Msg("active controller unreachable; deposing it")
+			reign := c.reign
+			c.worker.submit(func(s *cluster.Store) any {
+				return &controllerDeposed{reign: reign, err: s.DeposeController(holder)}
+			})
+		}
+	case *controllerDeposed:
+		if m.reign != c.reign {
+			return
+		}
+		if m.err != nil {
+			c.log.Warn().Err(m.err).Msg("deposing the unreachable controller failed")
+		}
+		c.tryElection()
 	case *messages.AlterPartitionRequest:
 		ctx.Respond(&messages.AlterPartitionResponse{ErrorCode: codeNotController, Topic: m.Topic, Partition: m.Partition})
 	case *messages.ControlledShutdownRequest:
@@ -280,6 +331,16 @@ func (c *controllerActor) standby(ctx actor.Context) {
 			c.tryElection()
 		}
 	}
+}
+
+// watchActiveController watches the holder of /controller over remoting
+// (standby only), to notice its death before its session expires.
+func (c *controllerActor) watchActiveController(ctx actor.Context, holder int32, addr string) {
+	if holder < 0 || holder == c.cfg.BrokerID || addr == "" || (holder == c.watchedHolder && addr == c.watchedAddress) {
+		return
+	}
+	c.watchedHolder, c.watchedAddress = holder, addr
+	ctx.Watch(actor.NewPID(addr, ControllerName))
 }
 
 func (c *controllerActor) watchController(ch <-chan cluster.WatchEvent) {
@@ -295,8 +356,10 @@ func (c *controllerActor) retryLater() {
 
 func (c *controllerActor) becomeActive(m *electionTried) {
 	c.ctx = &controllerContext{epoch: m.epoch, epochZkVersion: m.epochZk, brokers: map[int32]cluster.BrokerInfo{},
-		shuttingDown: map[int32]bool{}, topics: map[string]*ctrlTopic{}}
+		shuttingDown: map[int32]bool{}, suspects: map[int32]int64{}, topics: map[string]*ctrlTopic{}}
 	c.pendingAlter = map[TopicPartition]*pendingAlter{}
+	c.suspectInfo = map[int32]cluster.BrokerInfo{}
+	c.unconfirmed = map[int32]int64{}
 	c.deletions = map[string]*deletion{}
 	c.shutdowns = nil
 	c.behavior.Become(c.active)
@@ -457,6 +520,10 @@ func (c *controllerActor) active(ctx actor.Context) {
 		c.controlledShutdown(ctx, m)
 	case *messages.StopReplicaResponse:
 		c.stopReplicaAnswered(m)
+	case *actor.Terminated:
+		c.brokerTerminated(m)
+	case *messages.Pong:
+		c.pong(m)
 	case *messages.LeaderAndIsrResponse:
 		if m.ErrorCode != codeNone {
 			c.log.Warn().Int32("broker", m.BrokerId).Int32("code", m.ErrorCode).Msg("LeaderAndIsr refused")
@@ -493,7 +560,13 @@ func (c *controllerActor) clusterLoaded(m *clusterLoaded) {
 	cc.clusterID = snap.clusterID
 	for _, b := range snap.brokers {
 		cc.brokers[b.ID] = b
+		c.watchBroker(b)
+		if b.ID != c.cfg.BrokerID && b.ActorAddress != "" {
+			c.unconfirmed[b.ID] = b.Epoch
+			c.actx.Request(c.brokerPID(b), &messages.Ping{ControllerId: c.cfg.BrokerID, ControllerEpoch: cc.epoch})
+		}
 	}
+	c.confirmBy = c.ticks + max(1, int64(time.Second/c.cfg.TickEvery))
 	for _, lt := range snap.topics {
 		c.addTopic(lt)
 	}
@@ -510,6 +583,9 @@ func (c *controllerActor) clusterLoaded(m *clusterLoaded) {
 	for _, name := range snap.deletions {
 		c.startDeletion(name)
 	}
+	// Every partition is looked at once: leaders that died while there was
+	// no controller, partitions whose creation was interrupted.
+	c.markDirty(func(*ctrlPartition) bool { return true })
 	c.reconcileAll()
 }
 
@@ -587,7 +663,18 @@ func (c *controllerActor) brokersLoaded(m *brokersLoaded) {
 	c.armWatch("brokers", "", m.watch)
 	now := map[int32]cluster.BrokerInfo{}
 	for _, b := range m.brokers {
+		if epoch, suspect := cc.suspects[b.ID]; suspect {
+			if epoch == b.Epoch {
+				continue // still presumed dead: its session has not expired yet
+			}
+			delete(cc.suspects, b.ID) // a new incarnation registered
+		}
 		now[b.ID] = b
+	}
+	for id, epoch := range cc.suspects {
+		if !slices.ContainsFunc(m.brokers, func(b cluster.BrokerInfo) bool { return b.ID == id && b.Epoch == epoch }) {
+			delete(cc.suspects, id) // its registration is gone
+		}
 	}
 	var joined, left []int32
 	for id, old := range cc.brokers {
@@ -619,6 +706,7 @@ func (c *controllerActor) brokersLoaded(m *brokersLoaded) {
 	c.reconcileAll()
 	for _, id := range joined {
 		cc.brokers[id] = now[id]
+		c.watchBroker(now[id])
 	}
 	c.sendUpdateMetadata(nil, nil, true)
 	for _, id := range joined {
@@ -1087,6 +1175,17 @@ func (c *controllerActor) tick() {
 		return
 	}
 	perSecond := max(1, int64(time.Second/c.cfg.TickEvery))
+	if len(c.ctx.suspects) > 0 && c.ticks%(2*perSecond) == 0 {
+		c.pingSuspects()
+	}
+	if len(c.unconfirmed) > 0 && c.ticks >= c.confirmBy {
+		for id, epoch := range c.unconfirmed {
+			if b, ok := c.ctx.brokers[id]; ok && b.Epoch == epoch {
+				c.suspect(id, "no answer to the new controller's ping")
+			}
+		}
+		clear(c.unconfirmed)
+	}
 	for name, d := range c.deletions {
 		if len(d.waiting) > 0 && c.ticks-d.sentTick > stopReplicaResendTicksMult*perSecond {
 			c.sendStopReplicas(name)
@@ -1123,6 +1222,87 @@ func (c *controllerActor) preferredElections() {
 	if len(updates) > 0 {
 		c.writeStates(updates)
 	}
+}
+
+// --- fast failure detection ---------------------------------------------------
+
+// watchBroker watches another broker's replica manager over remoting, so
+// that its death (kill -9: a TCP reset; a partition: gRPC keepalive) is
+// known in tens of milliseconds rather than at ZooKeeper session expiry.
+func (c *controllerActor) watchBroker(b cluster.BrokerInfo) {
+	if b.ID == c.cfg.BrokerID || b.ActorAddress == "" {
+		return
+	}
+	c.actx.Watch(c.brokerPID(b))
+}
+
+// brokerTerminated treats a broker whose endpoint terminated as dead: its
+// leaderships move at once. This is safe for fencing: a broker that is in
+// fact alive keeps its old leader epoch, which the new leader's epoch
+// supersedes, and its ISR changes are refused; it rejoins when it answers
+// a Ping or registers again.
+func (c *controllerActor) brokerTerminated(m *actor.Terminated) {
+	cc := c.ctx
+	if cc == nil || m.Who == nil {
+		return
+	}
+	for id, b := range cc.brokers {
+		if b.ActorAddress != "" && b.ActorAddress == m.Who.Address && id != c.cfg.BrokerID {
+			c.suspect(id, "unreachable over remoting")
+		}
+	}
+}
+
+// suspect treats a registered broker as failed until it proves otherwise.
+func (c *controllerActor) suspect(id int32, why string) {
+	cc := c.ctx
+	b, ok := cc.brokers[id]
+	if !ok {
+		return
+	}
+	c.log.Warn().Int32("broker", id).Str("address", b.ActorAddress).Str("why", why).Msg("treating broker as failed")
+	cc.suspects[id] = b.Epoch
+	delete(cc.brokers, id)
+	delete(cc.shuttingDown, id)
+	delete(c.unconfirmed, id)
+	c.suspectInfo[id] = b
+	c.markDirty(func(p *ctrlPartition) bool { return slices.Contains(p.replicas, id) })
+	c.reconcileAll()
+	c.sendUpdateMetadata(nil, nil, true)
+}
+
+// pingSuspects asks suspected brokers whether they are alive after all.
+func (c *controllerActor) pingSuspects() {
+	for id := range c.ctx.suspects {
+		if b, ok := c.suspectInfo[id]; ok {
+			c.actx.Request(c.brokerPID(b), &messages.Ping{ControllerId: c.cfg.BrokerID, ControllerEpoch: c.ctx.epoch})
+		}
+	}
+}
+
+func (c *controllerActor) pong(m *messages.Pong) {
+	cc := c.ctx
+	if cc == nil {
+		return
+	}
+	if epoch, ok := c.unconfirmed[m.BrokerId]; ok && epoch == m.BrokerEpoch {
+		delete(c.unconfirmed, m.BrokerId)
+		return
+	}
+	epoch, suspect := cc.suspects[m.BrokerId]
+	b, known := c.suspectInfo[m.BrokerId]
+	if !suspect || !known || epoch != m.BrokerEpoch {
+		return
+	}
+	c.log.Info().Int32("broker", m.BrokerId).Msg("suspected broker answered; it rejoins")
+	delete(cc.suspects, m.BrokerId)
+	delete(c.suspectInfo, m.BrokerId)
+	cc.brokers[m.BrokerId] = b
+	c.watchBroker(b)
+	c.sendUpdateMetadata(nil, nil, true)
+	c.sendLeaderAndIsr(m.BrokerId, c.partitionsOn(m.BrokerId))
+	c.markDirty(func(p *ctrlPartition) bool { return slices.Contains(p.replicas, m.BrokerId) })
+	c.reconcileAll()
 }
 
 // --- sending to brokers ------------------------------------------------------

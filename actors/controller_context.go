@@ -22,7 +22,11 @@ type controllerContext struct {
 	// shuttingDown are brokers in controlled shutdown: not eligible as
 	// leaders, dropped from ISRs.
 	shuttingDown map[int32]bool
-	topics       map[string]*ctrlTopic
+	// suspects are registered brokers whose remoting endpoint terminated:
+	// treated as dead (by broker epoch) until they answer a Ping, register
+	// anew, or their registration goes.
+	suspects map[int32]int64
+	topics   map[string]*ctrlTopic
 }
 
 // ctrlTopic is one topic as the controller knows it.

@@ -76,6 +76,13 @@ type replicaEnv struct {
 // log while other partitions keep serving. Otherwise it is ignored.
 type CrashForTest struct{}
 
+// buffered is a message held while the actor starts, with its sender so
+// a request can still be answered.
+type buffered struct {
+	msg    any
+	sender *actor.PID
+}
+
 // maxBuffered bounds the requests a partition actor holds while it waits
 // for its first state after a (re)start; beyond it they are refused with
 // ErrReplicaNotAvailable and the client retries.
@@ -95,7 +102,7 @@ type partitionActor struct {
 	log      zerolog.Logger
 	behavior actor.Behavior
 	r        *replica // nil until the log is open
-	buffered []any
+	buffered []buffered
 	deleted  bool
 }
 
@@ -194,8 +201,8 @@ func (a *partitionActor) open(ctx actor.Context) {
 
 // close answers everything waiting with err and closes the log.
 func (a *partitionActor) close(err error) error {
-	for _, m := range a.buffered {
-		refuse(m, ErrReplicaNotAvailable)
+	for _, b := range a.buffered {
+		refuse(b.msg, ErrReplicaNotAvailable)
 	}
 	a.buffered = nil
 	if a.r == nil {
@@ -221,17 +228,18 @@ func (a *partitionActor) starting(ctx actor.Context) {
 			return
 		}
 		a.apply(ctx, m)
-		buffered := a.buffered
+		held := a.buffered
 		a.buffered = nil
-		for _, b := range buffered {
-			a.behavior.Receive(withMessage(ctx, b))
+		for _, b := range held {
+			a.behavior.Receive(&replayContext{Context: ctx, msg: b.msg, sender: b.sender})
 		}
-	case *ProduceRequest, *FetchRequest, *ListOffsetsRequest, *OffsetForLeaderEpochRequest, *DeleteRecordsRequest:
+	case *ProduceRequest, *FetchRequest, *ListOffsetsRequest, *OffsetForLeaderEpochRequest, *DeleteRecordsRequest,
+		*followerStateRequest, *truncateFollower, *appendFromLeader:
 		if a.r == nil || len(a.buffered) >= maxBuffered {
 			refuse(m, ErrReplicaNotAvailable)
 			return
 		}
-		a.buffered = append(a.buffered, m)
+		a.buffered = append(a.buffered, buffered{msg: m, sender: ctx.Sender()})
 	}
 }
 
@@ -273,6 +281,12 @@ func (a *partitionActor) leading(ctx actor.Context) {
 		reply(m.Reply, r.deleteRecords(m))
 	case *alterPartitionResult:
 		r.alterPartitionDone(m.resp, m.err)
+	case *followerStateRequest:
+		ctx.Respond(r.followerStatus(m.leaderEpoch))
+	case *truncateFollower:
+		ctx.Respond(r.followerStatus(m.leaderEpoch))
+	case *appendFromLeader:
+		ctx.Respond(r.followerStatus(m.leaderEpoch))
 	case tick:
 		r.tick()
 	case *housekeeping:
@@ -298,6 +312,12 @@ func (a *partitionActor) following(ctx actor.Context) {
 		reply(m.Reply, r.offsetForLeaderEpoch(m))
 	case *DeleteRecordsRequest:
 		reply(m.Reply, DeleteRecordsResult{Err: ErrNotLeader, LowWatermark: -1})
+	case *followerStateRequest:
+		ctx.Respond(r.followerStatus(m.leaderEpoch))
+	case *truncateFollower:
+		ctx.Respond(r.truncateFollower(m))
+	case *appendFromLeader:
+		ctx.Respond(r.appendFromLeader(m))
 	case tick:
 		r.tick()
 	case *housekeeping:
@@ -377,16 +397,21 @@ func storageConfig(t config.Topic) storage.Config {
 	return c
 }
 
-// withMessage wraps ctx so a buffered message can be replayed through a
-// behavior.
-func withMessage(ctx actor.Context, m any) actor.Context { return &replayContext{Context: ctx, msg: m} }
-
+// replayContext replays a buffered message through a behavior: it reports
+// the buffered message and its original sender, and answers that sender.
 type replayContext struct {
 	actor.Context
-	msg any
+	msg    any
+	sender *actor.PID
 }
 
-func (c *replayContext) Message() any { return c.msg }
+func (c *replayContext) Message() any       { return c.msg }
+func (c *replayContext) Sender() *actor.PID { return c.sender }
+func (c *replayContext) Respond(resp any) {
+	if c.sender != nil {
+		c.Context.Send(c.sender, resp)
+	}
+}
 
 // partitionDir is where a partition's log lives: "<data>/<topic>-<partition>",
 // as in Kafka.

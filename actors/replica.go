@@ -112,6 +112,13 @@ type replica struct {
 	// place of the log end for the high watermark when flush.messages=1.
 	syncedTo    int64
 	syncRunning bool
+	// alterSentAt is the tick alterInFlight was sent; an answer that never
+	// comes (controller gone) is given up after alterTimeoutTicks.
+	alterSentAt int64
+
+	// Follower state: needsTruncation is set on becoming a follower and
+	// cleared once the log was checked against the leader's epochs.
+	needsTruncation bool
 
 	ticks int64
 
@@ -194,6 +201,7 @@ func (r *replica) becomeFollower(st *messages.PartitionState) {
 	r.role = roleFollower
 	r.followers = make(map[int32]*followerProgress)
 	r.alterInFlight = nil
+	r.needsTruncation = true
 	r.log.Info().Str("from", prev.String()).Int32("epoch", st.LeaderEpoch).Int32("leader", st.Leader).Msg("became follower")
 }
 
@@ -507,7 +515,7 @@ func (r *replica) epochStartOffset() int64 {
 }
 
 func (r *replica) proposeISR(isr []int32, why string, who int32) {
-	r.alterInFlight = isr
+	r.alterInFlight, r.alterSentAt = isr, r.ticks
 	r.log.Info().Str("change", why).Int32("replica", who).Ints32("isr", r.isr).Ints32("proposed", isr).
 		Int32("epoch", r.leaderEpoch).Msg("asking controller to change ISR")
 	r.outbox = append(r.outbox, &messages.AlterPartitionRequest{
@@ -555,10 +563,18 @@ func (r *replica) tick() {
 		clear(r.pending[len(kept):])
 		r.pending = kept
 	}
+	if r.alterInFlight != nil && r.ticks-r.alterSentAt > alterTimeoutTicks(r.tickEvery) {
+		r.log.Warn().Ints32("proposed", r.alterInFlight).Msg("no answer to the ISR change; will propose again")
+		r.alterInFlight = nil
+	}
 	if r.role == roleLeader {
 		r.maybeShrinkISR()
 	}
 }
+
+// alterTimeoutTicks is how long a leader waits for the controller to answer
+// an ISR change before it may propose again (5 s).
+func alterTimeoutTicks(tickEvery time.Duration) int64 { return max(1, int64(5*time.Second/tickEvery)) }
 
 // maybeShrinkISR asks the controller to drop followers that have not caught
 // up within replica.lag.time.max.ms.
@@ -722,5 +738,126 @@ func reply[T any](ch chan<- T, v T) {
 	select {
 	case ch <- v:
 	default:
+	}
+}
+
+// --- follower ----------------------------------------------------------------
+
+// followerStatus answers a fetcher's followerStateRequest.
+func (r *replica) followerStatus(leaderEpoch int32) *followerState {
+	st := &followerState{tp: r.tp, leaderEpoch: leaderEpoch}
+	if r.role != roleFollower || r.leaderEpoch != leaderEpoch {
+		return st
+	}
+	st.ok = true
+	st.logEnd, st.logStart = r.data.LogEndOffset(), r.data.LogStartOffset()
+	if r.needsTruncation {
+		if e, ok := r.data.LatestEpoch(); ok {
+			st.needsTruncation, st.latestEpoch = true, e
+		} else {
+			r.needsTruncation = false // an empty epoch cache: nothing to check
+		}
+	}
+	return st
+}
+
+// truncateFollower applies the leader's answer to OffsetForLeaderEpoch for
+// this follower's latest epoch (KIP-101/KIP-279): truncate to where the
+// two logs last agree. When the leader answers with an epoch this log does
+// not have, truncate to the end of the largest smaller epoch and ask again.
+func (r *replica) truncateFollower(m *truncateFollower) *followerState {
+	if r.role != roleFollower || r.leaderEpoch != m.leaderEpoch {
+		return &followerState{tp: r.tp, leaderEpoch: m.leaderEpoch}
+	}
+	leo := r.data.LogEndOffset()
+	a := m.answer
+	var to int64
+	again := false
+	switch {
+	case a.LeaderEpoch < 0 || a.EndOffset < 0:
+		// The leader knows no epoch at or below ours: keep only what was
+		// committed.
+		to = min(r.hw, leo)
+	default:
+		fe, fend := r.data.EndOffsetForEpoch(a.LeaderEpoch)
+		switch {
+		case fe < 0:
+			to = min(r.hw, leo)
+		case fe == a.LeaderEpoch:
+			to = min(a.EndOffset, fend, leo)
+		default:
+			to, again = min(fend, leo), true
+		}
+	}
+	if to < leo {
+		r.log.Info().Int64("from", leo).Int64("to", to).Int32("leader_epoch", a.LeaderEpoch).Int64("leader_end", a.EndOffset).
+			Msg("truncating diverged log to the leader's")
+		if err := r.data.TruncateTo(to); err != nil {
+			r.log.Error().Err(err).Msg("truncation failed")
+			st := r.followerStatus(m.leaderEpoch)
+			st.ok, st.err = false, err
+			return st
+		}
+		r.hw = min(r.hw, r.data.LogEndOffset())
+		if err := r.rebuildProducers(); err != nil {
+			r.log.Error().Err(err).Msg("rebuilding producer state after truncation")
+		}
+	}
+	r.needsTruncation = again
+	return r.followerStatus(m.leaderEpoch)
+}
+
+// appendFromLeader appends what the fetcher brought and follows the
+// leader's high watermark and log start.
+func (r *replica) appendFromLeader(m *appendFromLeader) *followerState {
+	if r.role != roleFollower || r.leaderEpoch != m.leaderEpoch {
+		return &followerState{tp: r.tp, leaderEpoch: m.leaderEpoch}
+	}
+	if m.outOfRange {
+		if m.fetchOffset < m.leaderStart {
+			r.log.Info().Int64("fetch_offset", m.fetchOffset).Int64("leader_log_start", m.leaderStart).Msg("far behind the leader: starting over at its log start")
+			if err := r.data.TruncateFullyAndStartAt(m.leaderStart); err != nil {
+				r.log.Error().Err(err).Msg("resetting log")
+			}
+			r.hw = r.data.LogStartOffset()
+			r.producers.reset()
+		} else {
+			r.needsTruncation = true
+		}
+		return r.followerStatus(m.leaderEpoch)
+	}
+	if len(m.records) > 0 && m.fetchOffset == r.data.LogEndOffset() {
+		if _, err := r.data.AppendAsFollower(m.records); err != nil {
+			r.log.Error().Err(err).Int64("offset", m.fetchOffset).Msg("appending replicated batches")
+			return r.followerStatus(m.leaderEpoch)
+		}
+		r.recordReplicated(m.records)
+		if err := r.data.MaybeFlush(); err != nil {
+			r.log.Error().Err(err).Msg("flush failed")
+		}
+	}
+	leo := r.data.LogEndOffset()
+	if hw := min(m.leaderHW, leo); hw > r.hw {
+		r.hw = hw
+		r.data.SetHighWatermark(hw)
+	}
+	if m.leaderStart > r.data.LogStartOffset() {
+		if err := r.data.DeleteRecordsBefore(min(m.leaderStart, leo)); err != nil {
+			r.log.Warn().Err(err).Msg("following the leader's log start")
+		}
+	}
+	return r.followerStatus(m.leaderEpoch)
+}
+
+// recordReplicated updates producer state from batches appended as they
+// came from the leader (offsets already assigned).
+func (r *replica) recordReplicated(records []byte) {
+	for b := records; len(b) >= 61; {
+		h, err := storage.ParseBatchHeader(b)
+		if err != nil || int(h.BatchLength)+12 > len(b) {
+			return
+		}
+		r.producers.update(&h, h.BaseOffset+int64(h.LastOffsetDelta))
+		b = b[int(h.BatchLength)+12:]
 	}
 }

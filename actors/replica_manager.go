@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"sync/atomic"
@@ -43,6 +44,11 @@ type ReplicaManagerConfig struct {
 	Log       zerolog.Logger
 	// AllowCrashForTests makes partition actors obey CrashForTest.
 	AllowCrashForTests bool
+	// DialLeader connects replica fetchers to leader brokers (cluster mode).
+	DialLeader DialLeaderFunc
+	// BrokerEpoch returns this broker's current epoch (its registration's
+	// czxid), sent with replica fetches.
+	BrokerEpoch func() int64
 }
 
 // Replicas is what the replica manager publishes for the gateway: the
@@ -84,7 +90,21 @@ type hostedPartition struct {
 	// started: the actor has opened its log and been sent its state.
 	started bool
 	failed  bool
+	// following is the fetcher this replica is registered with ("" none).
+	following string
 }
+
+// fetcherEntry is a running replica fetcher for one leader broker.
+type fetcherEntry struct {
+	pid    *actor.PID
+	leader *messages.Broker
+	// parts are the partitions registered with it.
+	parts map[TopicPartition]bool
+}
+
+// fetcherStarted tells the manager a fetcher (re)started and needs its
+// partitions.
+type fetcherStarted struct{ key string }
 
 // TopicConfigChanged tells the replica manager a topic's overrides changed.
 type TopicConfigChanged struct {
@@ -113,6 +133,8 @@ type replicaManager struct {
 	controllerEpoch int32
 	ticks           int64
 	stopTicker      chan struct{}
+	// fetchers by leaderKey (leader id, address and epoch).
+	fetchers map[string]*fetcherEntry
 }
 
 // NewReplicaManagerProps returns the props of the replica manager. Spawn it
@@ -142,6 +164,7 @@ func NewReplicaManagerProps(cfg ReplicaManagerConfig, pub *Replicas) *actor.Prop
 			byPID:           make(map[string]TopicPartition),
 			overrides:       make(map[string]map[string]string),
 			controllerEpoch: -1,
+			fetchers:        make(map[string]*fetcherEntry),
 		}
 	}, actor.WithSupervisor(supervisor))
 }
@@ -159,6 +182,8 @@ func (m *replicaManager) Receive(ctx actor.Context) {
 		m.updateMetadata(msg)
 	case *messages.StopReplicaRequest:
 		ctx.Respond(m.stopReplica(ctx, msg))
+	case *messages.Ping:
+		ctx.Respond(&messages.Pong{BrokerId: m.cfg.BrokerID, BrokerEpoch: m.brokerEpoch()})
 	case *replicaStarted:
 		m.replicaStarted(ctx, msg)
 	case *messages.AlterPartitionRequest:
@@ -177,6 +202,10 @@ func (m *replicaManager) Receive(ctx actor.Context) {
 		}
 	case tick:
 		m.tick(ctx)
+	case *fetcherStarted:
+		if fe := m.fetchers[msg.key]; fe != nil {
+			m.refollowAll(ctx, msg.key, fe)
+		}
 	}
 }
 
@@ -218,6 +247,11 @@ func (m *replicaManager) tick(ctx actor.Context) {
 		ctx.Send(hp.pid, tick{})
 		if h != nil {
 			ctx.Send(hp.pid, h)
+		}
+	}
+	if every(time.Second) {
+		for _, fe := range m.fetchers {
+			ctx.Send(fe.pid, tick{})
 		}
 	}
 }
@@ -272,6 +306,7 @@ func (m *replicaManager) leaderAndIsr(ctx actor.Context, req *messages.LeaderAnd
 		}
 		if hp.started {
 			ctx.Send(hp.pid, &applyPartitionState{state: st, cfg: cfg, leader: hp.leader})
+			m.updateFollowing(ctx, tp, hp)
 		}
 	}
 	if changed {
@@ -308,6 +343,80 @@ func (m *replicaManager) replicaStarted(ctx actor.Context, msg *replicaStarted) 
 	hp.started, hp.failed = true, false
 	if hp.state != nil {
 		ctx.Send(hp.pid, &applyPartitionState{state: hp.state, cfg: m.topicConfig(msg.tp.Topic), leader: hp.leader})
+		m.updateFollowing(ctx, msg.tp, hp)
+	}
+}
+
+// leaderKey names the fetcher for a leader incarnation.
+func leaderKey(b *messages.Broker) string {
+	return fmt.Sprintf("%d@%s:%d#%d", b.Id, b.Host, b.Port, b.Epoch)
+}
+
+// updateFollowing registers a replica with the fetcher of its leader (or
+// removes it from fetching when it leads or has no leader). It is called
+// after every state sent to the partition, so a restarted partition or a
+// new leader epoch starts its fetch cycle again.
+func (m *replicaManager) updateFollowing(ctx actor.Context, tp TopicPartition, hp *hostedPartition) {
+	st := hp.state
+	want := ""
+	if st.Leader >= 0 && st.Leader != m.cfg.BrokerID && hp.leader != nil && m.cfg.DialLeader != nil {
+		want = leaderKey(hp.leader)
+	}
+	if hp.following != "" && hp.following != want {
+		m.unfollow(ctx, hp.following, tp)
+	}
+	hp.following = want
+	if want == "" {
+		return
+	}
+	fe := m.fetchers[want]
+	if fe == nil {
+		key := want
+		props := newFetcherProps(fetcherConfig{
+			localID: m.cfg.BrokerID, localEpoch: m.brokerEpoch, leader: hp.leader, dial: m.cfg.DialLeader,
+			maxWait: m.cfg.Broker.ReplicaFetchWaitMax, minBytes: m.cfg.Broker.ReplicaFetchMinBytes,
+			maxBytes: m.cfg.Broker.ReplicaFetchRespMaxBytes, partMaxBytes: m.cfg.Broker.ReplicaFetchMaxBytes,
+			log: m.cfg.Log, onStart: func(c actor.Context) { c.Send(c.Parent(), &fetcherStarted{key: key}) },
+		})
+		fe = &fetcherEntry{pid: ctx.Spawn(props), leader: hp.leader, parts: map[TopicPartition]bool{}}
+		m.fetchers[want] = fe
+		m.log.Info().Int32("leader", hp.leader.Id).Str("addr", fmt.Sprintf("%s:%d", hp.leader.Host, hp.leader.Port)).Msg("started replica fetcher")
+	}
+	fe.parts[tp] = true
+	ctx.Send(fe.pid, &followPartitions{parts: []followSpec{{tp: tp, pid: hp.pid, leaderEpoch: st.LeaderEpoch}}})
+}
+
+func (m *replicaManager) brokerEpoch() int64 {
+	if m.cfg.BrokerEpoch == nil {
+		return -1
+	}
+	return m.cfg.BrokerEpoch()
+}
+
+func (m *replicaManager) unfollow(ctx actor.Context, key string, tp TopicPartition) {
+	fe := m.fetchers[key]
+	if fe == nil {
+		return
+	}
+	delete(fe.parts, tp)
+	if len(fe.parts) == 0 {
+		ctx.Stop(fe.pid)
+		delete(m.fetchers, key)
+		return
+	}
+	ctx.Send(fe.pid, &unfollowPartitions{tps: []TopicPartition{tp}})
+}
+
+// refollowAll re-registers every partition of a restarted fetcher.
+func (m *replicaManager) refollowAll(ctx actor.Context, key string, fe *fetcherEntry) {
+	var specs []followSpec
+	for tp := range fe.parts {
+		if hp := m.partitions[tp]; hp != nil && hp.following == key {
+			specs = append(specs, followSpec{tp: tp, pid: hp.pid, leaderEpoch: hp.state.LeaderEpoch})
+		}
+	}
+	if len(specs) > 0 {
+		ctx.Send(fe.pid, &followPartitions{parts: specs})
 	}
 }
 
@@ -343,6 +452,9 @@ func (m *replicaManager) stopReplica(ctx actor.Context, req *messages.StopReplic
 		if p.LeaderEpoch >= 0 && hp.state != nil && p.LeaderEpoch < hp.state.LeaderEpoch {
 			pe.ErrorCode = codeFencedLeaderEpoch
 			continue
+		}
+		if hp.following != "" {
+			m.unfollow(ctx, hp.following, tp)
 		}
 		ctx.Send(hp.pid, &stopPartition{delete: req.Delete})
 		delete(m.partitions, tp)

@@ -112,6 +112,34 @@ func (s *Store) controller() (int32, int64, error) {
 	return j.BrokerID, st.EphemeralOwner, nil
 }
 
+// DeposeController deletes /controller if broker holds it, so that an
+// election can happen without waiting for a dead controller's session to
+// expire. The delete is conditional on the znode's version, so a newer
+// controller's znode is never removed. Safe even if the deposed broker is
+// alive: the next controller bumps /controller_epoch, which fences every
+// write the old one still makes.
+func (s *Store) DeposeController(broker int32) error {
+	data, st, err := s.conn.Get(ControllerPath)
+	if errors.Is(err, ErrNoNode) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var j controllerJSON
+	if err := decodeJSON(ControllerPath, data, &j); err != nil {
+		return err
+	}
+	if j.BrokerID != broker {
+		return nil
+	}
+	err = s.conn.Delete(ControllerPath, st.Version)
+	if errors.Is(err, ErrNoNode) || errors.Is(err, ErrBadVersion) {
+		return nil
+	}
+	return err
+}
+
 // ControllerID returns the broker holding /controller, or -1 if none.
 func (s *Store) ControllerID() (int32, error) {
 	id, _, err := s.controller()

@@ -78,3 +78,28 @@ func errorMessage(err error) *string {
 	s := err.Error()
 	return &s
 }
+
+// codeErrors maps Kafka error codes back to internal errors, for answers a
+// broker reads from another broker (replica fetches). Codes not listed
+// come back as the *kerr.Error for the code.
+var codeErrors = map[int16]error{
+	kerr.NotLeaderForPartition.Code:   actors.ErrNotLeader,
+	kerr.UnknownTopicOrPartition.Code: actors.ErrUnknownPartition,
+	kerr.FencedLeaderEpoch.Code:       actors.ErrFencedLeaderEpoch,
+	kerr.UnknownLeaderEpoch.Code:      actors.ErrUnknownLeaderEpoch,
+	kerr.OffsetOutOfRange.Code:        actors.ErrOffsetOutOfRange,
+	kerr.RequestTimedOut.Code:         actors.ErrTimeout,
+	kerr.KafkaStorageError.Code:       storage.ErrStorage,
+	kerr.CorruptMessage.Code:          storage.ErrCorruptMessage,
+}
+
+// errorForCode is the inverse of errorCode, nil for 0.
+func errorForCode(code int16) error {
+	if code == 0 {
+		return nil
+	}
+	if err, ok := codeErrors[code]; ok {
+		return err
+	}
+	return kerr.ErrorForCode(code)
+}

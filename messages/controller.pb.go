@@ -1074,6 +1074,113 @@ func (x *ControlledShutdownResponse) GetRemaining() []*PartitionError {
 	return nil
 }
 
+// Ping asks a broker's replica manager whether it is alive; the controller
+// sends it to a broker whose remoting endpoint it saw terminate.
+type Ping struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ControllerId    int32                  `protobuf:"varint,1,opt,name=controller_id,json=controllerId,proto3" json:"controller_id,omitempty"`
+	ControllerEpoch int32                  `protobuf:"varint,2,opt,name=controller_epoch,json=controllerEpoch,proto3" json:"controller_epoch,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Ping) Reset() {
+	*x = Ping{}
+	mi := &file_controller_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ping) ProtoMessage() {}
+
+func (x *Ping) ProtoReflect() protoreflect.Message {
+	mi := &file_controller_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ping.ProtoReflect.Descriptor instead.
+func (*Ping) Descriptor() ([]byte, []int) {
+	return file_controller_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Ping) GetControllerId() int32 {
+	if x != nil {
+		return x.ControllerId
+	}
+	return 0
+}
+
+func (x *Ping) GetControllerEpoch() int32 {
+	if x != nil {
+		return x.ControllerEpoch
+	}
+	return 0
+}
+
+// Pong answers a Ping with the broker's current epoch.
+type Pong struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BrokerId      int32                  `protobuf:"varint,1,opt,name=broker_id,json=brokerId,proto3" json:"broker_id,omitempty"`
+	BrokerEpoch   int64                  `protobuf:"varint,2,opt,name=broker_epoch,json=brokerEpoch,proto3" json:"broker_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Pong) Reset() {
+	*x = Pong{}
+	mi := &file_controller_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Pong) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Pong) ProtoMessage() {}
+
+func (x *Pong) ProtoReflect() protoreflect.Message {
+	mi := &file_controller_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Pong.ProtoReflect.Descriptor instead.
+func (*Pong) Descriptor() ([]byte, []int) {
+	return file_controller_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Pong) GetBrokerId() int32 {
+	if x != nil {
+		return x.BrokerId
+	}
+	return 0
+}
+
+func (x *Pong) GetBrokerEpoch() int64 {
+	if x != nil {
+		return x.BrokerEpoch
+	}
+	return 0
+}
+
 var File_controller_proto protoreflect.FileDescriptor
 
 const file_controller_proto_rawDesc = "" +
@@ -1177,7 +1284,13 @@ const file_controller_proto_rawDesc = "" +
 	"\x1aControlledShutdownResponse\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x01 \x01(\x05R\terrorCode\x12=\n" +
-	"\tremaining\x18\x02 \x03(\v2\x1f.troupe.messages.PartitionErrorR\tremainingB&Z$github.com/troupe-mq/troupe/messagesb\x06proto3"
+	"\tremaining\x18\x02 \x03(\v2\x1f.troupe.messages.PartitionErrorR\tremaining\"V\n" +
+	"\x04Ping\x12#\n" +
+	"\rcontroller_id\x18\x01 \x01(\x05R\fcontrollerId\x12)\n" +
+	"\x10controller_epoch\x18\x02 \x01(\x05R\x0fcontrollerEpoch\"F\n" +
+	"\x04Pong\x12\x1b\n" +
+	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12!\n" +
+	"\fbroker_epoch\x18\x02 \x01(\x03R\vbrokerEpochB&Z$github.com/troupe-mq/troupe/messagesb\x06proto3"
 
 var (
 	file_controller_proto_rawDescOnce sync.Once
@@ -1191,7 +1304,7 @@ func file_controller_proto_rawDescGZIP() []byte {
 	return file_controller_proto_rawDescData
 }
 
-var file_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_controller_proto_goTypes = []any{
 	(*Broker)(nil),                     // 0: troupe.messages.Broker
 	(*PartitionState)(nil),             // 1: troupe.messages.PartitionState
@@ -1207,14 +1320,16 @@ var file_controller_proto_goTypes = []any{
 	(*AlterPartitionResponse)(nil),     // 11: troupe.messages.AlterPartitionResponse
 	(*ControlledShutdownRequest)(nil),  // 12: troupe.messages.ControlledShutdownRequest
 	(*ControlledShutdownResponse)(nil), // 13: troupe.messages.ControlledShutdownResponse
-	nil,                                // 14: troupe.messages.LeaderAndIsrRequest.ConfigsEntry
-	nil,                                // 15: troupe.messages.TopicConfig.EntriesEntry
+	(*Ping)(nil),                       // 14: troupe.messages.Ping
+	(*Pong)(nil),                       // 15: troupe.messages.Pong
+	nil,                                // 16: troupe.messages.LeaderAndIsrRequest.ConfigsEntry
+	nil,                                // 17: troupe.messages.TopicConfig.EntriesEntry
 }
 var file_controller_proto_depIdxs = []int32{
 	1,  // 0: troupe.messages.LeaderAndIsrRequest.partitions:type_name -> troupe.messages.PartitionState
 	0,  // 1: troupe.messages.LeaderAndIsrRequest.leaders:type_name -> troupe.messages.Broker
-	14, // 2: troupe.messages.LeaderAndIsrRequest.configs:type_name -> troupe.messages.LeaderAndIsrRequest.ConfigsEntry
-	15, // 3: troupe.messages.TopicConfig.entries:type_name -> troupe.messages.TopicConfig.EntriesEntry
+	16, // 2: troupe.messages.LeaderAndIsrRequest.configs:type_name -> troupe.messages.LeaderAndIsrRequest.ConfigsEntry
+	17, // 3: troupe.messages.TopicConfig.entries:type_name -> troupe.messages.TopicConfig.EntriesEntry
 	4,  // 4: troupe.messages.LeaderAndIsrResponse.partitions:type_name -> troupe.messages.PartitionError
 	0,  // 5: troupe.messages.UpdateMetadataRequest.brokers:type_name -> troupe.messages.Broker
 	1,  // 6: troupe.messages.UpdateMetadataRequest.partitions:type_name -> troupe.messages.PartitionState
@@ -1241,7 +1356,7 @@ func file_controller_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_controller_proto_rawDesc), len(file_controller_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

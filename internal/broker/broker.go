@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
 	"github.com/rs/zerolog"
 
 	"github.com/troupe-mq/troupe/actors"
@@ -24,6 +25,7 @@ import (
 	"github.com/troupe-mq/troupe/gateway"
 	"github.com/troupe-mq/troupe/internal/config"
 	"github.com/troupe-mq/troupe/internal/logging"
+	"github.com/troupe-mq/troupe/messages"
 	"github.com/troupe-mq/troupe/storage"
 )
 
@@ -57,6 +59,7 @@ type Broker struct {
 	cfg      Config
 	log      zerolog.Logger
 	system   *actor.ActorSystem
+	remote   *remote.Remote
 	conn     cluster.Conn
 	store    *cluster.Store
 	reg      *cluster.Registration
@@ -128,6 +131,14 @@ func Start(cfg Config) (b *Broker, err error) {
 		return slog.New(logging.NewSlogHandler(log.With().Str("component", "protoactor").Logger()))
 	}))
 	undo = append(undo, func() { b.system.Shutdown() })
+	actorAddress := ""
+	if cfg.ZooKeeper != "" {
+		if b.remote, err = startRemote(b.system, cfg, log); err != nil {
+			return nil, err
+		}
+		undo = append(undo, func() { b.remote.Shutdown(false) })
+		actorAddress = b.system.Address()
+	}
 
 	gwCfg := gateway.Config{Listen: cfg.Listen, AdvertisedHost: cfg.AdvertisedHost, AdvertisedPort: cfg.AdvertisedPort, Broker: cfg.Broker, Log: log}
 	if b.gw, err = gateway.Listen(gwCfg, b); err != nil {
@@ -138,14 +149,17 @@ func Start(cfg Config) (b *Broker, err error) {
 	rmProps := actors.NewReplicaManagerProps(actors.ReplicaManagerConfig{
 		BrokerID: cfg.ID, DataDir: cfg.DataDir, FS: cfg.FS, Broker: cfg.Broker, TickEvery: cfg.TickEvery, Log: log,
 		AllowCrashForTests: cfg.AllowCrashForTests,
+		DialLeader:         gateway.DialLeader,
+		BrokerEpoch:        b.brokerEpoch,
 	}, b.replicas)
 	if b.rm, err = b.system.Root.SpawnNamed(rmProps, actors.ReplicaManagerName); err != nil {
 		return nil, fmt.Errorf("broker: spawn replica manager: %w", err)
 	}
 
 	host, port := b.advertised()
-	info := cluster.BrokerInfo{ID: cfg.ID, Host: host, Port: port, Rack: cfg.Rack, ActorAddress: ""}
-	b.reg, err = b.store.RegisterBroker(info, cluster.RegistrationOptions{ReplaceSameEndpoint: true})
+	info := cluster.BrokerInfo{ID: cfg.ID, Host: host, Port: port, Rack: cfg.Rack, ActorAddress: actorAddress}
+	b.reg, err = b.store.RegisterBroker(info, cluster.RegistrationOptions{ReplaceSameEndpoint: true,
+		StaleWait: cfg.Broker.ZKSessionTimeout + 5*time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("broker: register broker %d: %w", cfg.ID, err)
 	}
@@ -207,6 +221,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	var err error
 	b.shutdownOnce.Do(func() {
 		b.log.Info().Msg("broker shutting down")
+		if b.remote != nil && b.cfg.Broker.ControlledShutdown {
+			b.controlledShutdown(ctx)
+		}
 		if gerr := b.gw.Shutdown(ctx); gerr != nil {
 			err = errors.Join(err, fmt.Errorf("broker: gateway: %w", gerr))
 		}
@@ -219,6 +236,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			b.log.Warn().Err(rerr).Msg("deregistering")
 		}
 		<-b.cfgDone
+		if b.remote != nil {
+			b.remote.Shutdown(true)
+		}
 		b.system.Shutdown()
 		if cerr := b.conn.Close(); cerr != nil {
 			b.log.Warn().Err(cerr).Msg("closing metadata store")
@@ -227,6 +247,54 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		b.log.Info().Msg("broker stopped")
 	})
 	return err
+}
+
+func (b *Broker) brokerEpoch() int64 {
+	if b.reg == nil {
+		return -1
+	}
+	return b.reg.BrokerEpoch()
+}
+
+// controlledShutdown asks the controller to move this broker's leaderships
+// elsewhere before it stops serving, so producers see at most a retry
+// (Kafka's controlled.shutdown.enable).
+func (b *Broker) controlledShutdown(ctx context.Context) {
+	for try := 0; try <= b.cfg.Broker.ControlledShutdownTries; try++ {
+		if try > 0 {
+			select {
+			case <-time.After(min(b.cfg.Broker.ControlledShutdownWait, time.Second)):
+			case <-ctx.Done():
+				return
+			}
+		}
+		md := b.replicas.Metadata()
+		ctrl, ok := md.Brokers[md.ControllerID]
+		if !ok {
+			continue
+		}
+		addr := ctrl.ActorAddress
+		if addr == "" {
+			addr = b.system.Address()
+		}
+		req := &messages.ControlledShutdownRequest{BrokerId: b.cfg.ID, BrokerEpoch: b.brokerEpoch()}
+		res, err := b.system.Root.RequestFuture(actor.NewPID(addr, actors.ControllerName), req, 15*time.Second).Result()
+		if err != nil {
+			b.log.Warn().Err(err).Int("try", try).Msg("controlled shutdown: no answer from the controller")
+			continue
+		}
+		resp, ok := res.(*messages.ControlledShutdownResponse)
+		if !ok || resp.ErrorCode != 0 {
+			b.log.Warn().Interface("answer", res).Int("try", try).Msg("controlled shutdown refused")
+			continue
+		}
+		if len(resp.Remaining) > 0 {
+			b.log.Warn().Int("still_leading", len(resp.Remaining)).Msg("controlled shutdown: some partitions have no other in-sync replica")
+		} else {
+			b.log.Info().Msg("controlled shutdown: leaderships moved")
+		}
+		return
+	}
 }
 
 // producerIDs hands out producer ids from blocks reserved in the store.

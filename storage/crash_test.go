@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
 // validPrefix is the test's own oracle for "the longest valid prefix" of a
@@ -414,6 +416,30 @@ func TestDamagedIndexes(t *testing.T) {
 					})
 				}
 			}
+		}
+	}
+}
+
+// TestRecoveryIsLogged checks the structured log line Open writes when it
+// cuts a torn tail.
+func TestRecoveryIsLogged(t *testing.T) {
+	fx := newCrashFixture(t)
+	full, _ := readFile(fx.fs, fx.activePath)
+	img := fx.image(full[:fx.fullSize-10], "current", false)
+	var buf bytes.Buffer
+	l, err := Open("/p", fx.cfg, Options{FS: img, Logger: zerolog.New(&buf)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rep := l.Recovery()
+	if rep.Truncated == nil || rep.Truncated.Bytes <= 0 || rep.SegmentsRecovered != 1 || !rep.CheckpointFound {
+		t.Fatalf("report %+v", rep)
+	}
+	line := buf.String()
+	for _, want := range []string{`"level":"warn"`, `"truncated_bytes":`, `"truncated_offset":`, `"truncated_reason":"storage: corrupt message`, `"dir":"/p"`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log line lacks %s: %s", want, line)
 		}
 	}
 }

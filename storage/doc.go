@@ -93,10 +93,23 @@
 //
 // Index files are append-only and never preallocated. Lookups read them
 // through a read-only mmap when the FS offers one (the OS FS does), else with
-// ReadAt, so an idle partition keeps no index in the Go heap. The active
-// segment's new entries are buffered (at most 64) and written when the buffer
-// fills, at roll, and before every fsync. Every entry a lookup uses is checked
-// against the batch header it points at; a mismatch rebuilds the index.
+// ReadAt, so an idle partition keeps no index in the Go heap (about 3 KiB of
+// heap per open partition in all). The active segment's new entries are
+// buffered (at most 64) and written when the buffer fills, at roll, and before
+// every fsync. Every entry a lookup uses is checked against the batch header it
+// points at; a mismatch rebuilds the index.
+//
+// # Resources
+//
+// Batch headers are read by the owner through a read-only mapping of the
+// segment file (Regions always read the file itself, so sendfile works). The
+// active segment is mapped at segment.bytes so it grows into the mapping; of the
+// sealed segments, only the two most recently read per log stay mapped. All
+// mappings share a process-wide budget of half of vm.max_map_count (the Go
+// runtime needs the rest); past it, reads fall back to pread(2). A memory fault
+// under a mapping (an I/O error) is turned into ErrStorage, never a crash. An
+// open partition holds three file descriptors (the active segment's log and
+// index files) plus one per sealed segment.
 //
 // # Checkpoints
 //
@@ -106,7 +119,12 @@
 //	recovery-point 1234
 //	high-watermark 1200
 //	log-start-offset 0
+//	active-index 1000 12 9f8e7d6c 9 01234567
 //	crc32c 1a2b3c4d
+//
+// active-index records, as of the last flush, the active segment's base
+// offset and, for its offset and time index, the entry count and the CRC-32C
+// of all entries.
 //
 // leader-epoch-checkpoint is Kafka's: "0", the entry count, then
 // "epoch startOffset" per line. Both are replaced atomically: write
@@ -119,8 +137,10 @@
 // Append writes to the page cache and never fsyncs. Flush (policy: Kafka's
 // flush.messages and flush.ms via MaybeFlush) or SyncFunc+MarkFlushed (group
 // commit for "fsync before ack") make data durable and advance the recovery
-// point. Open trusts segments below the recovery point and the segment holding
-// it only if its tail checks out (clean shutdown); otherwise it scans from that
+// point. Open trusts segments below the recovery point, and the segment holding
+// it only if it is the last one, its index files are exactly those recorded by
+// active-index, and the batches after the last index entry pass their CRCs and
+// end at the recovery point (a clean shutdown); otherwise it scans from that
 // segment on, verifying each batch's frame, CRC-32C and offset continuity,
 // rebuilds the indexes, relearns leader epochs from the batches, and cuts the
 // log at the first torn or corrupt batch. A corrupt batch is never served.

@@ -1175,7 +1175,9 @@ func (l *Log) SyncFunc() (upTo int64, sync func() error) {
 	upTo = l.LogEndOffset()
 	snap := syncSnapshot{upTo: upTo, dirGen: l.dirGen}
 	var files []File
-	var paths []string // index files without an open descriptor
+	// Index files are synced by path: the owner may close a sealed index's
+	// descriptor (it is served by its mapping) while the sync runs.
+	var paths []string
 	for _, s := range l.segs {
 		if !s.dirty && s.next <= l.recoveryPoint {
 			continue
@@ -1189,13 +1191,7 @@ func (l *Log) SyncFunc() (upTo int64, sync func() error) {
 			return l.recoveryPoint, func() error { return e }
 		}
 		files = append(files, s.log)
-		for _, x := range []*indexFile{&s.idx.indexFile, &s.tidx.indexFile} {
-			if x.f != nil {
-				files = append(files, x.f)
-			} else {
-				paths = append(paths, x.path)
-			}
-		}
+		paths = append(paths, s.idx.path, s.tidx.path)
 		snap.segs = append(snap.segs, s)
 		snap.gens = append(snap.gens, s.writeGen)
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -434,5 +435,31 @@ func TestOpenRemovesLeftovers(t *testing.T) {
 	}
 	if l.LogEndOffset() != 3 {
 		t.Fatal("data lost")
+	}
+}
+
+// TestMappedReadFaultBecomesError cuts a segment file behind the log's back,
+// so reading a batch header through the mapping faults (as an I/O error
+// would): Read must return ErrStorage, not crash the process.
+func TestMappedReadFaultBecomesError(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "p")
+	cfg := smallConfig()
+	cfg.SegmentBytes = 1 << 20
+	l := openT(t, OSFS(), dir, cfg, nil)
+	defer l.Close()
+	appendN(t, l, 40, 1, 1000, 0, 0)
+	if _, err := l.Read(0, 100, 40, true); err != nil {
+		t.Fatal(err)
+	}
+	if l.active().hdrMap == nil {
+		t.Fatal("segment not mapped; the OS FS should map")
+	}
+	if err := os.Truncate(filepath.Join(dir, "00000000000000000000.log"), 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := l.Read(35, 100, 40, true)
+	mustErrIs(t, err, ErrStorage)
+	if !strings.Contains(err.Error(), "memory fault") {
+		t.Fatalf("expected a recovered fault, got %v", err)
 	}
 }

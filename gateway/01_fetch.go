@@ -128,15 +128,16 @@ func handleFetch(r *request) answer {
 				break
 			}
 		}
-		fillFetchResponse(slots, req.MaxBytes)
-		return resp, nil
+		return fillFetchResponse(resp, slots, req.MaxBytes, r.c.markers), nil
 	}
 }
 
 // fillFetchResponse copies the partitions' answers into the response,
 // keeping the response within maxBytes (the first non-empty partition is
-// always kept whole, KIP-74).
-func fillFetchResponse(slots []*fetchSlot, maxBytes int32) {
+// always kept whole, KIP-74). Record batches are not copied: each is a
+// marker the writer replaces by the stored bytes (splice.go).
+func fillFetchResponse(resp *kmsg.FetchResponse, slots []*fetchSlot, maxBytes int32, markers *markerSource) kmsg.Response {
+	sr := &splicedResponse{Response: resp}
 	budget := int(maxBytes)
 	if budget <= 0 {
 		budget = int(^uint32(0) >> 1)
@@ -155,14 +156,16 @@ func fillFetchResponse(slots []*fetchSlot, maxBytes int32) {
 		if used > 0 && used+n > budget {
 			continue // left for the next fetch
 		}
-		b, err := res.Records.AppendTo(make([]byte, 0, n))
-		if err != nil {
-			rp.ErrorCode = errorCode(err)
-			continue
-		}
-		rp.RecordBatches = b
+		mk := markers.next()
+		sr.markers = append(sr.markers, mk)
+		sr.regions = append(sr.regions, res.Records)
+		rp.RecordBatches = sr.markers[len(sr.markers)-1][:]
 		used += n
 	}
+	if len(sr.markers) == 0 {
+		return resp
+	}
+	return sr
 }
 
 // waitForNews waits for a partition's signal until the deadline. It

@@ -64,6 +64,8 @@ type conn struct {
 	closeOnce sync.Once
 	draining  chan struct{}
 	drainOnce sync.Once
+	// markers name the record placeholders of spliced fetch responses.
+	markers *markerSource
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -76,6 +78,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		local:    newBudget(perConn),
 		stop:     make(chan struct{}),
 		draining: make(chan struct{}),
+		markers:  newMarkerSource(),
 	}
 }
 
@@ -205,7 +208,7 @@ func (c *conn) start(body []byte) (*inflight, error) {
 
 func (c *conn) writeLoop() {
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
-	var buf []byte
+	var buf, scratch []byte
 	failed := false
 	for inf := range c.queue {
 		if failed {
@@ -230,8 +233,14 @@ func (c *conn) writeLoop() {
 		if resp.IsFlexible() && inf.key != apiVersionsKey {
 			buf = append(buf, 0) // empty tagged fields of response header v1
 		}
-		buf, err = appendResponse(buf, resp)
-		if err == nil {
+		if sr, ok := resp.(*splicedResponse); ok {
+			var parts []wirePart
+			parts, _, err = splice(buf, sr, resp.IsFlexible())
+			if err == nil {
+				err = writeParts(bw, c.nc, parts, &scratch)
+			}
+		} else {
+			buf = resp.AppendTo(buf)
 			binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
 			_, err = bw.Write(buf)
 		}
@@ -295,9 +304,4 @@ func (b *budget) release(n int64) {
 	close(b.wake)
 	b.wake = make(chan struct{})
 	b.mu.Unlock()
-}
-
-// appendResponse encodes a response body.
-func appendResponse(dst []byte, resp kmsg.Response) ([]byte, error) {
-	return resp.AppendTo(dst), nil
 }

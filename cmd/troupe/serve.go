@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -29,6 +30,7 @@ type serveFlags struct {
 	configFile  string
 	overrides   []string
 	stopTimeout time.Duration
+	cpuProfile  string
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -58,6 +60,7 @@ from --config FILE (server.properties format) and --override key=value.`,
 	fl.StringVar(&f.configFile, "config", "", "broker config file (Kafka server.properties format)")
 	fl.StringArrayVar(&f.overrides, "override", nil, "broker setting key=value (repeatable; wins over --config)")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests before closing connections")
+	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a CPU profile (go tool pprof) to this file until the broker stops")
 	return cmd
 }
 
@@ -81,6 +84,19 @@ func runServe(g *globalFlags, f *serveFlags) error {
 			return fmt.Errorf("--advertise: bad port %q", port)
 		}
 		cfg.AdvertisedHost, cfg.AdvertisedPort = host, int32(p)
+	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			pf.Close()
+		}()
 	}
 	b, err := broker.Start(cfg)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -67,6 +68,8 @@ type controllerActor struct {
 	pendingAlter map[TopicPartition]*pendingAlter
 	deletions    map[string]*deletion
 	shutdowns    []*pendingShutdown
+	// lastConfigChange is the newest config change notification handled.
+	lastConfigChange string
 	// suspectInfo keeps the registration of suspected brokers (to ping them).
 	suspectInfo map[int32]cluster.BrokerInfo
 	// unconfirmed are brokers a newly elected controller has pinged and not
@@ -192,6 +195,9 @@ type clusterSnapshot struct {
 	deletions    []string
 	delWatch     <-chan cluster.WatchEvent
 	ctrlWatch    <-chan cluster.WatchEvent
+	// lastConfigChange is the newest config change notification at load.
+	lastConfigChange string
+	configWatch      <-chan cluster.WatchEvent
 }
 
 // NewControllerProps returns the controller actor's props; spawn it named
@@ -414,7 +420,58 @@ func loadSnapshot(s *cluster.Store) (*clusterSnapshot, error) {
 	if snap.deletions, snap.delWatch, err = s.TopicsMarkedForDeletionW(); err != nil {
 		return nil, err
 	}
+	changes, cw, err := s.ConfigChangesW()
+	if err != nil {
+		return nil, err
+	}
+	snap.configWatch = cw
+	if len(changes) > 0 {
+		snap.lastConfigChange = changes[len(changes)-1]
+	}
 	return snap, nil
+}
+
+// configsChanged carries topic configs changed since the controller last
+// looked (their change notifications).
+type configsChanged struct {
+	reign   int64
+	last    string
+	configs map[string]map[string]string
+	watch   <-chan cluster.WatchEvent
+	err     error
+}
+
+// readConfigChanges reads the notifications after last and the configs of
+// the topics they name.
+func readConfigChanges(s *cluster.Store, last string) (*configsChanged, error) {
+	names, ch, err := s.ConfigChangesW()
+	if err != nil {
+		return nil, err
+	}
+	res := &configsChanged{last: last, configs: map[string]map[string]string{}, watch: ch}
+	for _, n := range names {
+		if n <= last {
+			continue
+		}
+		res.last = n
+		entity, err := s.ConfigChange(n)
+		if errors.Is(err, cluster.ErrNoNode) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		topic, ok := strings.CutPrefix(entity, "topics/")
+		if !ok {
+			continue
+		}
+		cfg, err := s.TopicConfig(topic)
+		if err != nil {
+			continue // deleted since
+		}
+		res.configs[topic] = cfg
+	}
+	return res, nil
 }
 
 func readBrokersW(s *cluster.Store) ([]cluster.BrokerInfo, <-chan cluster.WatchEvent, error) {
@@ -510,6 +567,10 @@ func (c *controllerActor) active(ctx actor.Context) {
 		if m.reign == c.reign {
 			c.applyReread(m)
 		}
+	case *configsChanged:
+		if m.reign == c.reign {
+			c.configsChanged(m)
+		}
 	case *ctrlRetryLoad:
 		if m.reign == c.reign {
 			c.loadCluster(m.attempts)
@@ -573,6 +634,8 @@ func (c *controllerActor) clusterLoaded(m *clusterLoaded) {
 	c.armWatch("brokers", "", snap.brokersWatch)
 	c.armWatch("topics", "", snap.namesWatch)
 	c.armWatch("deletions", "", snap.delWatch)
+	c.lastConfigChange = snap.lastConfigChange
+	c.armWatch("configs", "", snap.configWatch)
 	c.log.Info().Int("brokers", len(cc.brokers)).Int("topics", len(cc.topics)).Msg("controller loaded cluster state")
 
 	// Tell every live broker the whole picture, then fix what needs fixing.
@@ -643,6 +706,16 @@ func (c *controllerActor) watchFired(m *ctrlWatchFired) {
 		c.worker.submit(func(s *cluster.Store) any {
 			names, ch, err := s.TopicsMarkedForDeletionW()
 			return &deletionsLoaded{reign: reign, names: names, watch: ch, err: err}
+		})
+	case "configs":
+		last := c.lastConfigChange
+		c.worker.submit(func(s *cluster.Store) any {
+			res, err := readConfigChanges(s, last)
+			if err != nil {
+				return &configsChanged{reign: reign, err: err}
+			}
+			res.reign = reign
+			return res
 		})
 	}
 }
@@ -898,6 +971,7 @@ func (c *controllerActor) statesWritten(m *statesWritten) {
 			}
 			c.log.Warn().Err(r.err).Str("topic", r.change.tp.Topic).Int32("partition", r.change.tp.Partition).Msg("partition state write failed; re-reading")
 			reread = append(reread, r.change.tp.Topic)
+			p.dirty = true // decided again once re-read (or on a later tick)
 			if pa != nil {
 				c.answerAlter(r.change.tp, codeInvalidUpdateVersion, nil)
 			}
@@ -1046,6 +1120,33 @@ func (c *controllerActor) maybeFinishShutdowns() {
 	c.shutdowns = kept
 }
 
+// configsChanged keeps the controller's copy of topic configs current: it
+// decides unclean elections by them and sends them with LeaderAndIsr to
+// brokers that start hosting a topic.
+func (c *controllerActor) configsChanged(m *configsChanged) {
+	if m.err != nil {
+		c.retryWatch("configs", m.err)
+		return
+	}
+	c.lastConfigChange = m.last
+	c.armWatch("configs", "", m.watch)
+	for topic, cfg := range m.configs {
+		t := c.ctx.topics[topic]
+		if t == nil {
+			continue
+		}
+		t.configs = cfg
+		unclean := c.uncleanAllowed(cfg)
+		for _, p := range t.partitions {
+			if unclean && !p.uncleanAllowed {
+				p.dirty = true // an offline partition may now elect uncleanly
+			}
+			p.uncleanAllowed = unclean
+		}
+	}
+	c.reconcileAll()
+}
+
 // --- topic deletion ----------------------------------------------------------
 
 func (c *controllerActor) deletionsLoaded(m *deletionsLoaded) {
@@ -1175,6 +1276,11 @@ func (c *controllerActor) tick() {
 		return
 	}
 	perSecond := max(1, int64(time.Second/c.cfg.TickEvery))
+	if c.ticks%perSecond == 0 {
+		// Partitions left dirty by a failed write (ZooKeeper unreachable)
+		// are decided again.
+		c.reconcileAll()
+	}
 	if len(c.ctx.suspects) > 0 && c.ticks%(2*perSecond) == 0 {
 		c.pingSuspects()
 	}

@@ -276,7 +276,11 @@ func (m *replicaManager) leaderAndIsr(ctx actor.Context, req *messages.LeaderAnd
 		leaders[b.Id] = b
 	}
 	for topic, c := range req.Configs {
-		m.overrides[topic] = c.GetEntries()
+		// The config watcher's copy (TopicConfigChanged) is the newest; the
+		// controller's only fills in topics this broker has not seen.
+		if _, known := m.overrides[topic]; !known {
+			m.overrides[topic] = c.GetEntries()
+		}
 	}
 	changed := false
 	for _, st := range req.Partitions {

@@ -220,6 +220,35 @@ func testStore(t *testing.T, mk func(t *testing.T) harness) {
 		must(t, err)
 	})
 
+	t.Run("DeposeController", func(t *testing.T) {
+		h := mk(t)
+		a, b := newStore(t, h), newStore(t, h)
+		_, ezvA, err := a.TryBecomeController(1)
+		must(t, err)
+		_, err = a.Conn().Create(TopicsPath+"/x", nil, ModePersistent)
+		must(t, err)
+		_, err = a.CreatePartitionStates(1, ezvA, "x", map[int32]LeaderAndIsr{0: {Leader: 1, ISR: []int32{1}}})
+		must(t, err)
+		// Deposing another broker than the holder changes nothing.
+		must(t, b.DeposeController(7))
+		if id, err := b.ControllerID(); err != nil || id != 1 {
+			t.Fatalf("controller %d %v after deposing a non-holder", id, err)
+		}
+		// Broker 2 believes broker 1 dead: it removes /controller (owned by
+		// a's live session) and wins the election.
+		must(t, b.DeposeController(1))
+		if _, _, err := b.TryBecomeController(2); err != nil {
+			t.Fatal(err)
+		}
+		// The deposed controller is fenced.
+		_, err = a.UpdatePartitionState(1, ezvA, "x", 0, LeaderAndIsr{Leader: 1, LeaderEpoch: 1, ISR: []int32{1}}, 0)
+		mustErr(t, err, ErrControllerMoved)
+		must(t, b.DeposeController(1)) // no longer the holder: a no-op
+		if id, err := a.ControllerID(); err != nil || id != 2 {
+			t.Fatalf("controller %d %v", id, err)
+		}
+	})
+
 	t.Run("ControllerElectionAndFencing", func(t *testing.T) {
 		h := mk(t)
 		a, b := newStore(t, h), newStore(t, h)

@@ -292,6 +292,16 @@ func (f *fetcherActor) kick() {
 		}()
 		return
 	}
+	// While a partition is appending what the last fetch brought, wait for
+	// it: the next fetch must carry its new offset, which is how the leader
+	// learns the follower's progress (and commits acks=all). Fetching the
+	// others without it would park the request at the leader for up to
+	// replica.fetch.wait.max.ms with that progress unreported.
+	for _, st := range f.parts {
+		if st.busy && st.phase == phaseFetch {
+			return
+		}
+	}
 	var qs []EpochQuery
 	var fp []FetchPartition
 	sent := map[TopicPartition]int64{}

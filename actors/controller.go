@@ -103,6 +103,24 @@ type pendingShutdown struct {
 	sender *actor.PID
 }
 
+// reigned is a message tagged with the reign it belongs to; the active
+// behavior drops those of earlier reigns.
+type reigned interface{ reignOf() int64 }
+
+func (m *clusterLoaded) reignOf() int64        { return m.reign }
+func (m *controllerWatchFired) reignOf() int64 { return m.reign }
+func (m *ctrlWatchFired) reignOf() int64       { return m.reign }
+func (m *brokersLoaded) reignOf() int64        { return m.reign }
+func (m *topicNamesLoaded) reignOf() int64     { return m.reign }
+func (m *topicsLoaded) reignOf() int64         { return m.reign }
+func (m *deletionsLoaded) reignOf() int64      { return m.reign }
+func (m *statesWritten) reignOf() int64        { return m.reign }
+func (m *topicZNodesDeleted) reignOf() int64   { return m.reign }
+func (m *topicsReread) reignOf() int64         { return m.reign }
+func (m *configsChanged) reignOf() int64       { return m.reign }
+func (m *ctrlRetryLoad) reignOf() int64        { return m.reign }
+func (m *electionTried) reignOf() int64        { return m.reign }
+
 // Messages internal to the controller.
 type (
 	ctrlTick      struct{}
@@ -220,7 +238,7 @@ func (c *controllerActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		c.self, c.system = ctx.Self(), ctx.ActorSystem()
 		c.worker = newZKWorker(c.cfg.Store, c.system, c.self)
-		c.startTicker()
+		c.stop = startTicker(c.system, c.self, c.cfg.TickEvery, ctrlTick{})
 		c.tryElection()
 		return
 	case *actor.Stopping, *actor.Restarting:
@@ -234,23 +252,6 @@ func (c *controllerActor) Receive(ctx actor.Context) {
 		c.ticks++
 	}
 	c.behavior.Receive(ctx)
-}
-
-func (c *controllerActor) startTicker() {
-	c.stop = make(chan struct{})
-	stop, every, system, self := c.stop, c.cfg.TickEvery, c.system, c.self
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				system.Root.Send(self, ctrlTick{})
-			case <-stop:
-				return
-			}
-		}
-	}()
 }
 
 // --- standby -----------------------------------------------------------------
@@ -513,19 +514,15 @@ func readTopics(s *cluster.Store, names []string) []loadedTopic {
 }
 
 func (c *controllerActor) active(ctx actor.Context) {
+	if r, ok := ctx.Message().(reigned); ok && r.reignOf() != c.reign {
+		return // a result or watch of an earlier reign
+	}
 	switch m := ctx.Message().(type) {
 	case *clusterLoaded:
-		if m.reign == c.reign {
-			c.clusterLoaded(m)
-		}
+		c.clusterLoaded(m)
 	case *controllerWatchFired:
-		if m.reign == c.reign {
-			c.checkStillController()
-		}
+		c.checkStillController()
 	case *electionTried: // the re-check after a /controller watch
-		if m.reign != c.reign {
-			return
-		}
 		if m.err != nil || m.holder != c.cfg.BrokerID {
 			c.resign("another broker holds /controller")
 			c.watchController(m.watch)
@@ -536,45 +533,25 @@ func (c *controllerActor) active(ctx actor.Context) {
 		}
 		c.watchController(m.watch)
 	case *ctrlWatchFired:
-		if m.reign == c.reign {
-			c.watchFired(m)
-		}
+		c.watchFired(m)
 	case *brokersLoaded:
-		if m.reign == c.reign {
-			c.brokersLoaded(m)
-		}
+		c.brokersLoaded(m)
 	case *topicNamesLoaded:
-		if m.reign == c.reign {
-			c.topicNamesLoaded(m)
-		}
+		c.topicNamesLoaded(m)
 	case *topicsLoaded:
-		if m.reign == c.reign {
-			c.topicsLoaded(m)
-		}
+		c.topicsLoaded(m)
 	case *deletionsLoaded:
-		if m.reign == c.reign {
-			c.deletionsLoaded(m)
-		}
+		c.deletionsLoaded(m)
 	case *statesWritten:
-		if m.reign == c.reign {
-			c.statesWritten(m)
-		}
+		c.statesWritten(m)
 	case *topicZNodesDeleted:
-		if m.reign == c.reign {
-			c.topicZNodesDeleted(m)
-		}
+		c.topicZNodesDeleted(m)
 	case *topicsReread:
-		if m.reign == c.reign {
-			c.applyReread(m)
-		}
+		c.applyReread(m)
 	case *configsChanged:
-		if m.reign == c.reign {
-			c.configsChanged(m)
-		}
+		c.configsChanged(m)
 	case *ctrlRetryLoad:
-		if m.reign == c.reign {
-			c.loadCluster(m.attempts)
-		}
+		c.loadCluster(m.attempts)
 	case *messages.AlterPartitionRequest:
 		c.alterPartition(ctx, m)
 	case *messages.ControlledShutdownRequest:

@@ -173,7 +173,7 @@ func NewReplicaManagerProps(cfg ReplicaManagerConfig, pub *Replicas) *actor.Prop
 func (m *replicaManager) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
-		m.startTicker(ctx)
+		m.stopTicker = startTicker(ctx.ActorSystem(), ctx.Self(), m.cfg.TickEvery, tick{})
 	case *actor.Stopping:
 		close(m.stopTicker)
 	case *messages.LeaderAndIsrRequest:
@@ -209,21 +209,24 @@ func (m *replicaManager) Receive(ctx actor.Context) {
 	}
 }
 
-func (m *replicaManager) startTicker(ctx actor.Context) {
-	m.stopTicker = make(chan struct{})
-	self, system, stop, every := ctx.Self(), ctx.ActorSystem(), m.stopTicker, m.cfg.TickEvery
+// startTicker sends msg to self every period until the returned channel
+// is closed: the logical clock of an actor (STYLE: ticks, not timers, make
+// protocol decisions).
+func startTicker(system *actor.ActorSystem, self *actor.PID, every time.Duration, msg any) chan struct{} {
+	stop := make(chan struct{})
 	go func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
 			case <-t.C:
-				system.Root.Send(self, tick{})
+				system.Root.Send(self, msg)
 			case <-stop:
 				return
 			}
 		}
 	}()
+	return stop
 }
 
 // tick fans the logical clock out to the partitions and schedules

@@ -244,7 +244,7 @@ var errRecordFraming = fmt.Errorf("%w: inner record framing", ErrInvalidRecord)
 func walkRecords(batch []byte, n int32, fn func(offsetDelta int32, tsDelta int64) bool) error {
 	p := batch[BatchHeaderSize:]
 	for i := int32(0); i < n; i++ {
-		recLen, k := binary.Varint(p)
+		recLen, k := varint(p)
 		if k <= 0 || recLen <= 0 || recLen > int64(len(p)-k) {
 			return errRecordFraming
 		}
@@ -256,12 +256,12 @@ func walkRecords(batch []byte, n int32, fn func(offsetDelta int32, tsDelta int64
 			return errRecordFraming
 		}
 		r := rec[1:]
-		tsDelta, k := binary.Varint(r)
+		tsDelta, k := varint(r)
 		if k <= 0 {
 			return errRecordFraming
 		}
 		r = r[k:]
-		offDelta, k := binary.Varint(r)
+		offDelta, k := varint(r)
 		if k <= 0 || offDelta != int64(i) {
 			return fmt.Errorf("%w: record %d has offset delta %d", ErrInvalidRecord, i, offDelta)
 		}
@@ -273,7 +273,7 @@ func walkRecords(batch []byte, n int32, fn func(offsetDelta int32, tsDelta int64
 		if r, ok = skipBytesField(r, true); !ok { // value
 			return errRecordFraming
 		}
-		hc, k := binary.Varint(r)
+		hc, k := varint(r)
 		if k <= 0 || hc < 0 || hc > int64(len(r)) {
 			return errRecordFraming
 		}
@@ -302,7 +302,7 @@ func walkRecords(batch []byte, n int32, fn func(offsetDelta int32, tsDelta int64
 // skipBytesField skips a varint-length-prefixed byte field; a length of -1
 // (null) is allowed when nullable.
 func skipBytesField(r []byte, nullable bool) ([]byte, bool) {
-	l, k := binary.Varint(r)
+	l, k := varint(r)
 	if k <= 0 {
 		return nil, false
 	}
@@ -362,6 +362,23 @@ func findMaxTimestampRecord(batch []byte) int64 {
 		return true
 	})
 	return off
+}
+
+// varint decodes a zigzag varint like binary.Varint, with an inlined fast
+// path for one- and two-byte values (nearly every record field: attributes,
+// deltas, key and value lengths below 8 KiB).
+func varint(b []byte) (int64, int) {
+	if len(b) >= 2 {
+		if b[0] < 0x80 {
+			u := uint64(b[0])
+			return int64(u>>1) ^ -int64(u&1), 1
+		}
+		if b[1] < 0x80 {
+			u := uint64(b[0]&0x7f) | uint64(b[1])<<7
+			return int64(u>>1) ^ -int64(u&1), 2
+		}
+	}
+	return binary.Varint(b)
 }
 
 // isCorrupt reports whether err is a framing/CRC problem (as opposed to a

@@ -50,7 +50,10 @@ func handleDescribeConfigs(r *request) answer {
 			switch res.ResourceType {
 			case resourceTopic:
 				var overrides map[string]string
-				overrides, err = s.backend.Admin().TopicConfig(res.ResourceName)
+				err = s.checkTopicExists(res.ResourceName)
+				if err == nil {
+					overrides, err = s.backend.Admin().TopicConfig(res.ResourceName)
+				}
 				if err == nil {
 					for _, v := range s.cfg.Broker.TopicValues(overrides) {
 						if wanted(v.Key.Name) {

@@ -37,9 +37,9 @@ func handleAlterConfigs(r *request) answer {
 						cfg[c.Name] = *c.Value
 					}
 				}
-				err = config.ValidateTopicConfigs(cfg)
+				err = s.checkTopicExists(res.ResourceName)
 				if err == nil {
-					_, err = s.backend.Admin().TopicConfig(res.ResourceName) // the topic must exist
+					err = config.ValidateTopicConfigs(cfg)
 				}
 				if err == nil && !req.ValidateOnly {
 					err = s.backend.Admin().SetTopicConfig(res.ResourceName, cfg)

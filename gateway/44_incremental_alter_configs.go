@@ -46,6 +46,9 @@ func handleIncrementalAlterConfigs(r *request) answer {
 }
 
 func (s *Server) incrementalAlterTopic(res kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	if err := s.checkTopicExists(res.ResourceName); err != nil {
+		return err
+	}
 	current, err := s.backend.Admin().TopicConfig(res.ResourceName)
 	if err != nil {
 		return err

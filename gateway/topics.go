@@ -26,6 +26,17 @@ func waitMetadata(ctx context.Context, reps *actors.Replicas, cond func(*actors.
 	}
 }
 
+// checkTopicExists refuses a config request for a topic this broker's
+// metadata does not know (UNKNOWN_TOPIC_OR_PARTITION, as Kafka answers):
+// the store would otherwise describe defaults for it, or write a config
+// that a later topic of that name would silently inherit.
+func (s *Server) checkTopicExists(name string) error {
+	if _, ok := s.backend.Replicas().Metadata().Topics[name]; !ok {
+		return fmt.Errorf("%w: %s", cluster.ErrUnknownTopic, name)
+	}
+	return nil
+}
+
 // topicReady reports whether every partition of a topic has a leader in md.
 func topicReady(md *actors.Metadata, name string, partitions int) bool {
 	t, ok := md.Topics[name]

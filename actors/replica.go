@@ -301,9 +301,13 @@ func (r *replica) committedResult(res ProduceResult) ProduceResult {
 
 // checkProducers validates every batch of records against the idempotent
 // producer state. It returns the duplicate's metadata when the (single)
-// batch was already appended.
+// batch was already appended. A batch that follows another of the same
+// producer in the request is checked against that one, as Kafka checks
+// each batch against the state the earlier ones left: otherwise two copies
+// of one batch in a request would both pass and be appended twice.
 func (r *replica) checkProducers(records []byte) (*batchMeta, error) {
 	var dup *batchMeta
+	var earlier map[int64]storage.BatchHeader // producer -> its previous batch in this request
 	n := 0
 	for b := records; len(b) > 0; n++ {
 		h, err := storage.ParseBatchHeader(b)
@@ -318,12 +322,24 @@ func (r *replica) checkProducers(records []byte) (*batchMeta, error) {
 		if h.Attributes&(1<<4) != 0 || h.Attributes&(1<<5) != 0 {
 			return nil, ErrTransactionsUnsupported
 		}
-		d, err := r.producers.check(&h)
-		if err != nil {
-			return nil, err
+		if prev, ok := earlier[h.ProducerID]; ok {
+			if err := followsInRequest(&prev, &h); err != nil {
+				return nil, err
+			}
+		} else {
+			d, err := r.producers.check(&h)
+			if err != nil {
+				return nil, err
+			}
+			if d != nil {
+				dup = d
+			}
 		}
-		if d != nil {
-			dup = d
+		if h.ProducerID >= 0 && len(b) > 0 { // only multi-batch requests pay for the map
+			if earlier == nil {
+				earlier = make(map[int64]storage.BatchHeader, 1)
+			}
+			earlier[h.ProducerID] = h
 		}
 	}
 	if dup != nil && n > 1 {
@@ -332,6 +348,21 @@ func (r *replica) checkProducers(records []byte) (*batchMeta, error) {
 		return nil, fmt.Errorf("%w: duplicate batch inside a multi-batch append", ErrOutOfOrderSequence)
 	}
 	return dup, nil
+}
+
+// followsInRequest checks batch h against prev, the same producer's
+// previous batch in one request.
+func followsInRequest(prev, h *storage.BatchHeader) error {
+	switch {
+	case h.ProducerEpoch < prev.ProducerEpoch:
+		return fmt.Errorf("%w: producer %d epoch %d after epoch %d in one request", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, prev.ProducerEpoch)
+	case h.ProducerEpoch > prev.ProducerEpoch && h.BaseSequence != 0:
+		return fmt.Errorf("%w: producer %d new epoch %d must start at sequence 0, got %d", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+	case h.ProducerEpoch == prev.ProducerEpoch && !inSequence(lastSequence(prev), h.BaseSequence):
+		return fmt.Errorf("%w: producer %d batch at sequence %d does not follow the one before it in the request (ending at %d)",
+			ErrOutOfOrderSequence, h.ProducerID, h.BaseSequence, lastSequence(prev))
+	}
+	return nil
 }
 
 // recordProducers updates producer state for appended records whose first

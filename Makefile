@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # How long each fuzz target runs inside `make test` (they run longer under `make fuzz`).
 FUZZTIME ?= 10s
 # Fuzz targets as package:FuzzName. Each one runs briefly in `make test`.
-FUZZ_TARGETS := ./storage:FuzzRecover ./gateway:FuzzConn
+FUZZ_TARGETS := ./storage:FuzzRecover ./storage:FuzzValidateBatch ./gateway:FuzzConn
 # Debian packages the tests need: ZooKeeper (with its JRE) for cluster tests, kcat (librdkafka) as a real client.
 TEST_PACKAGES := zookeeper kcat
 

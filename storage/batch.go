@@ -240,80 +240,99 @@ var errRecordFraming = fmt.Errorf("%w: inner record framing", ErrInvalidRecord)
 
 // walkRecords checks the framing of the n records of an uncompressed batch
 // and, if fn is not nil, calls it with each record's offset delta and
-// timestamp delta. Returning false from fn stops the walk early.
+// timestamp delta. Returning false from fn stops the walk early. It decodes
+// with positions rather than subslices and an inlined one-byte varint path:
+// it runs for every record an Append accepts.
 func walkRecords(batch []byte, n int32, fn func(offsetDelta int32, tsDelta int64) bool) error {
-	p := batch[BatchHeaderSize:]
+	b := batch
+	p := BatchHeaderSize
 	for i := int32(0); i < n; i++ {
-		recLen, k := varint(p)
-		if k <= 0 || recLen <= 0 || recLen > int64(len(p)-k) {
+		recLen, q := readVarint(b, p)
+		if q < 0 || recLen <= 0 || recLen > int64(len(b)-q) {
 			return errRecordFraming
 		}
-		rec := p[k : k+int(recLen)]
-		p = p[k+int(recLen):]
+		end := q + int(recLen)
+		rec := b[:end]
 		// attributes int8, timestampDelta varlong, offsetDelta varint,
 		// key, value, headers.
-		if len(rec) < 1 {
+		tsDelta, q := readVarint(rec, q+1)
+		if q < 0 {
 			return errRecordFraming
 		}
-		r := rec[1:]
-		tsDelta, k := varint(r)
-		if k <= 0 {
-			return errRecordFraming
-		}
-		r = r[k:]
-		offDelta, k := varint(r)
-		if k <= 0 || offDelta != int64(i) {
+		offDelta, q := readVarint(rec, q)
+		if q < 0 || offDelta != int64(i) {
 			return fmt.Errorf("%w: record %d has offset delta %d", ErrInvalidRecord, i, offDelta)
 		}
-		r = r[k:]
-		var ok bool
-		if r, ok = skipBytesField(r, true); !ok { // key
+		if q = skipField(rec, q, true); q < 0 { // key
 			return errRecordFraming
 		}
-		if r, ok = skipBytesField(r, true); !ok { // value
+		if q = skipField(rec, q, true); q < 0 { // value
 			return errRecordFraming
 		}
-		hc, k := varint(r)
-		if k <= 0 || hc < 0 || hc > int64(len(r)) {
+		hc, q := readVarint(rec, q)
+		if q < 0 || hc < 0 || hc > int64(end-q) {
 			return errRecordFraming
 		}
-		r = r[k:]
 		for h := int64(0); h < hc; h++ {
-			if r, ok = skipBytesField(r, false); !ok { // header key
+			if q = skipField(rec, q, false); q < 0 { // header key
 				return errRecordFraming
 			}
-			if r, ok = skipBytesField(r, true); !ok { // header value
+			if q = skipField(rec, q, true); q < 0 { // header value
 				return errRecordFraming
 			}
 		}
-		if len(r) != 0 {
+		if q != end {
 			return errRecordFraming
 		}
+		p = end
 		if fn != nil && !fn(int32(offDelta), tsDelta) {
 			return nil
 		}
 	}
-	if len(p) != 0 {
-		return fmt.Errorf("%w: %d bytes after the last record", ErrInvalidRecord, len(p))
+	if p != len(b) {
+		return fmt.Errorf("%w: %d bytes after the last record", ErrInvalidRecord, len(b)-p)
 	}
 	return nil
 }
 
-// skipBytesField skips a varint-length-prefixed byte field; a length of -1
-// (null) is allowed when nullable.
-func skipBytesField(r []byte, nullable bool) ([]byte, bool) {
-	l, k := varint(r)
+// readVarint decodes the zigzag varint at b[p:], returning it and the
+// position after it, or a negative position if it is truncated or overlong.
+// The one-byte case (most record fields) is inlined.
+func readVarint(b []byte, p int) (int64, int) {
+	if uint(p) < uint(len(b)) {
+		if c := b[p]; c < 0x80 {
+			return int64(c>>1) ^ -int64(c&1), p + 1
+		}
+	}
+	return readVarintSlow(b, p)
+}
+
+func readVarintSlow(b []byte, p int) (int64, int) {
+	if p < 0 || p >= len(b) {
+		return 0, -1
+	}
+	v, k := binary.Varint(b[p:])
 	if k <= 0 {
-		return nil, false
+		return 0, -1
 	}
-	r = r[k:]
+	return v, p + k
+}
+
+// skipField skips a varint-length-prefixed byte field at b[p:], returning
+// the position after it or -1; a length of -1 (null) is allowed when
+// nullable.
+func skipField(b []byte, p int, nullable bool) int {
+	l, q := readVarint(b, p)
+	if q < 0 {
+		return -1
+	}
 	if l == -1 && nullable {
-		return r, true
+		return q
 	}
-	if l < 0 || l > int64(len(r)) {
-		return nil, false
+	if l < 0 || l > int64(len(b)-q) {
+		return -1
 	}
-	return r[l:], true
+	return q + int(l)
 }
 
 // findRecordAtOrAfterTimestamp returns the offset and timestamp of the first
@@ -362,23 +381,6 @@ func findMaxTimestampRecord(batch []byte) int64 {
 		return true
 	})
 	return off
-}
-
-// varint decodes a zigzag varint like binary.Varint, with an inlined fast
-// path for one- and two-byte values (nearly every record field: attributes,
-// deltas, key and value lengths below 8 KiB).
-func varint(b []byte) (int64, int) {
-	if len(b) >= 2 {
-		if b[0] < 0x80 {
-			u := uint64(b[0])
-			return int64(u>>1) ^ -int64(u&1), 1
-		}
-		if b[1] < 0x80 {
-			u := uint64(b[0]&0x7f) | uint64(b[1])<<7
-			return int64(u>>1) ^ -int64(u&1), 2
-		}
-	}
-	return binary.Varint(b)
 }
 
 // isCorrupt reports whether err is a framing/CRC problem (as opposed to a

@@ -26,15 +26,27 @@ func TestVarintMatchesStdlib(t *testing.T) {
 	for _, v := range []int64{0, 1, -1, 63, -64, 64, -65, 8191, -8192, 8192, 1 << 40, -(1 << 40)} {
 		b := binary.AppendVarint(nil, v)
 		b = append(b, 0xff, 0x01)
-		got, k := varint(b)
+		got, k := readVarint(b, 0)
 		want, wk := binary.Varint(b)
+		if wk <= 0 {
+			wk = -1
+		}
+		if k < 0 {
+			got = want
+		}
 		if got != want || k != wk {
 			t.Fatalf("%d: %d,%d want %d,%d", v, got, k, want, wk)
 		}
 	}
 	for _, b := range [][]byte{nil, {0x80}, {0x81}, {0x80, 0x80}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}} {
-		got, k := varint(b)
+		got, k := readVarint(b, 0)
 		want, wk := binary.Varint(b)
+		if wk <= 0 {
+			wk = -1
+		}
+		if k < 0 {
+			got = want
+		}
 		if got != want || k != wk {
 			t.Fatalf("% x: %d,%d want %d,%d", b, got, k, want, wk)
 		}

@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"slices"
 	"time"
 
@@ -318,6 +319,7 @@ func (r *replica) checkProducers(records []byte) (*batchMeta, error) {
 		if size > len(b) || size < 12 {
 			return nil, fmt.Errorf("%w: batch length %d exceeds the %d bytes left", storage.ErrCorruptMessage, h.BatchLength, len(b))
 		}
+		batch := b[:size]
 		b = b[size:]
 		if h.Attributes&(1<<4) != 0 || h.Attributes&(1<<5) != 0 {
 			return nil, ErrTransactionsUnsupported
@@ -328,6 +330,16 @@ func (r *replica) checkProducers(records []byte) (*batchMeta, error) {
 			}
 		} else {
 			d, err := r.producers.check(&h)
+			if err != nil || d != nil {
+				// Kafka validates a batch before it consults the producer
+				// state: a damaged retry must not be acknowledged as the
+				// stored original, nor taken for a sequence error. The
+				// check costs a CRC only on this rare path; Append
+				// validates every batch anyway.
+				if verr := intactBatch(&h, batch); verr != nil {
+					return nil, verr
+				}
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -349,6 +361,19 @@ func (r *replica) checkProducers(records []byte) (*batchMeta, error) {
 	}
 	return dup, nil
 }
+
+// intactBatch checks a batch's magic and CRC-32C (h is its parsed header).
+func intactBatch(h *storage.BatchHeader, batch []byte) error {
+	if h.Magic != 2 {
+		return fmt.Errorf("%w: magic %d, only v2 batches are supported", storage.ErrInvalidRecord, h.Magic)
+	}
+	if len(batch) < storage.BatchHeaderSize || crc32.Checksum(batch[21:], castagnoli) != h.CRC {
+		return fmt.Errorf("%w: CRC-32C mismatch", storage.ErrCorruptMessage)
+	}
+	return nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // followsInRequest checks batch h against prev, the same producer's
 // previous batch in one request.

@@ -235,3 +235,36 @@ func TestReplicaDeleteRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicaValidatesBeforeSequences: a damaged batch is CORRUPT_MESSAGE
+// (and one of another format INVALID_RECORD) even when its producer
+// sequence would make it a duplicate or a gap: as in Kafka, a batch is
+// validated before the producer state is consulted, so a retry damaged in
+// transit is not acknowledged as stored, nor taken for a sequence error.
+func TestReplicaValidatesBeforeSequences(t *testing.T) {
+	r := coreReplica(t, storage.NewMemFS(), nil, []int32{1}, []int32{1})
+	if res, _, _ := produceNow(r, -1, idem(7, 0, 3)); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	damaged := func(b []byte) []byte { b[len(b)-1] ^= 0x01; return b }
+	otherMagic := func(b []byte) []byte { b[16] = 1; harness.FixCRC(b); return b }
+	for _, c := range []struct {
+		name  string
+		batch []byte
+		want  error
+	}{
+		{"damaged retry", damaged(idem(7, 0, 3)), storage.ErrCorruptMessage},
+		{"damaged batch after a gap", damaged(idem(7, 8, 1)), storage.ErrCorruptMessage},
+		{"damaged batch of an unknown producer", damaged(idem(8, 4, 1)), storage.ErrCorruptMessage},
+		{"magic 1 retry", otherMagic(idem(7, 0, 3)), storage.ErrInvalidRecord},
+		{"magic 1 after a gap", otherMagic(idem(7, 8, 1)), storage.ErrInvalidRecord},
+	} {
+		res, ok, _ := produceNow(r, -1, c.batch)
+		if !ok || !errors.Is(res.Err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, res.Err, c.want)
+		}
+	}
+	if leo := r.data.LogEndOffset(); leo != 3 {
+		t.Fatalf("log end %d, want 3", leo)
+	}
+}

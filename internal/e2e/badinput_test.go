@@ -364,6 +364,12 @@ func TestBadInputAnswered(t *testing.T) {
 				t.Fatalf("retry of sequence %d: %v at offset %d, want offset %d", retry.seq, err, dup.BaseOffset, retry.base)
 			}
 		}
+		// A retry damaged in transit is CORRUPT_MESSAGE, not a duplicate.
+		damaged := idem(5, 3)
+		damaged[len(damaged)-1] ^= 0x20
+		if got := kerr.ErrorForCode(produce(damaged).ErrorCode); got != kerr.CorruptMessage {
+			t.Fatalf("damaged retry of sequence 5: %v, want CORRUPT_MESSAGE", got)
+		}
 		// A gap in the sequence is refused.
 		gap := produce(idem(10, 1))
 		if got := kerr.ErrorForCode(gap.ErrorCode); got != kerr.OutOfOrderSequenceNumber {

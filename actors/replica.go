@@ -838,7 +838,9 @@ func (r *replica) truncateFollower(m *truncateFollower) *followerState {
 		fe, fend := r.data.EndOffsetForEpoch(a.LeaderEpoch)
 		switch {
 		case fe < 0:
-			to = min(r.hw, leo)
+			// Every epoch here is newer than the leader's answer: nothing
+			// after the leader's end of that epoch can be shared.
+			to = min(a.EndOffset, leo)
 		case fe == a.LeaderEpoch:
 			to = min(a.EndOffset, fend, leo)
 		default:

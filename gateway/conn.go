@@ -129,19 +129,8 @@ func (c *conn) readLoop() error {
 			c.log.Warn().Int32("size", size).Int32("max", maxFrame).Msg("closing connection: bad request frame size")
 			return fmt.Errorf("%w: %d bytes (max %d)", ErrFrameTooLarge, size, maxFrame)
 		}
-		// Decoding may allocate more than the frame itself; reserve twice
-		// the frame (plus a little) before reading it.
-		charge := 2*int64(size) + 1024
-		if !c.local.acquire(charge, c.stop) {
-			return net.ErrClosed
-		}
-		if !c.s.budget.acquire(charge, c.stop) {
-			c.local.release(charge)
-			return net.ErrClosed
-		}
-		body := make([]byte, size)
-		if _, err := io.ReadFull(br, body); err != nil {
-			c.release(charge)
+		body, charge, err := c.readBody(br, int(size))
+		if err != nil {
 			return err
 		}
 		inf, err := c.start(body)
@@ -157,6 +146,52 @@ func (c *conn) readLoop() error {
 			c.release(charge)
 			return net.ErrClosed
 		}
+	}
+}
+
+// firstChunk is how much of a frame body is read (and charged) before
+// the client has shown that it sends more; see readBody.
+const firstChunk = 64 << 10
+
+// readBody reads a frame body of size bytes (size is within maxFrame),
+// reserving budget as the bytes arrive rather than when the size is
+// announced: a client that announces a large frame and then stalls holds
+// budget for about what it has sent, so a few such connections cannot
+// starve every other client (slowloris). The buffer starts at firstChunk
+// and grows fourfold (so a stalled client holds at most about eight times
+// what it sent, and a large frame is copied about a third of an extra
+// time); twice its capacity (plus a little) is charged, since decoding may
+// allocate more than the frame itself. It returns the body
+// and the charge to release once the request is answered; on an error
+// nothing stays charged.
+func (c *conn) readBody(r io.Reader, size int) ([]byte, int64, error) {
+	var body []byte
+	charged := int64(0)
+	capacity := min(size, firstChunk)
+	for {
+		want := 2*int64(capacity) + 1024
+		n := want - charged
+		if !c.local.acquire(n, c.stop) {
+			c.release(charged)
+			return nil, 0, net.ErrClosed
+		}
+		if !c.s.budget.acquire(n, c.stop) {
+			c.local.release(n)
+			c.release(charged)
+			return nil, 0, net.ErrClosed
+		}
+		charged = want
+		grown := make([]byte, capacity)
+		have := copy(grown, body)
+		body = grown
+		if _, err := io.ReadFull(r, body[have:]); err != nil {
+			c.release(charged)
+			return nil, 0, err
+		}
+		if capacity == size {
+			return body, charged, nil
+		}
+		capacity = min(4*capacity, size)
 	}
 }
 

@@ -428,3 +428,32 @@ func checkAtLeastKafka28(t *testing.T, resp *kmsg.ApiVersionsResponse) {
 		}
 	}
 }
+
+// TestHalfSentFramesDoNotStarve: connections that announce the largest
+// frame allowed and then stall (slowloris) must not take the broker-wide
+// request budget (queued.max.request.bytes) from everyone else: budget is
+// reserved as a frame's bytes arrive, not when its size is announced.
+func TestHalfSentFramesDoNotStarve(t *testing.T) {
+	const budget = 1 << 20 // the smallest queued.max.request.bytes; frames up to ~512 KiB
+	b := harness.StartBroker(t, harness.BrokerOptions{Overrides: map[string]string{"queued.max.request.bytes": fmt.Sprint(budget)}})
+	createTopic(t, b.Admin(t), "slow", 1, nil)
+	bystander := dial(t, b.Addr())
+	rawRoundTrip(t, bystander, "slow")
+	maxFrame := (budget - 1024) / 2
+	for range 4 {
+		slow := dial(t, b.Addr())
+		if err := slow.WriteRaw(append(binary.BigEndian.AppendUint32(nil, uint32(maxFrame)), 0, 0, 0, 9)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		rawRoundTrip(t, dial(t, b.Addr()), "slow")
+		rawRoundTrip(t, bystander, "slow")
+	}
+	// A real client with a large record still gets through.
+	cl := b.Client(t)
+	big := make([]byte, 200<<10)
+	if err := cl.ProduceSync(testCtx(t, 30*time.Second), &kgo.Record{Topic: "slow", Value: big}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 )
@@ -382,7 +381,3 @@ func findMaxTimestampRecord(batch []byte) int64 {
 	})
 	return off
 }
-
-// isCorrupt reports whether err is a framing/CRC problem (as opposed to a
-// rule violation).
-func isCorrupt(err error) bool { return errors.Is(err, ErrCorruptMessage) }

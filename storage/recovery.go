@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -270,7 +269,7 @@ func (l *Log) recover(cp partitionCheckpoint, cpFound bool) error {
 			return l.dropFrom(i)
 		}
 		var stop int64
-		var reason error
+		var reason *CorruptionError
 		var err error
 		buf, stop, reason, err = l.recoverSegment(s, buf)
 		if err != nil {
@@ -345,7 +344,7 @@ func (l *Log) cleanTail(s *segment, cp partitionCheckpoint) bool {
 // and offset continuity, and rebuilds its indexes. It stops at the first bad
 // batch and returns its position and why (reason nil: the whole file is
 // good). buf is a reusable read buffer.
-func (l *Log) recoverSegment(s *segment, buf []byte) ([]byte, int64, error, error) {
+func (l *Log) recoverSegment(s *segment, buf []byte) (_ []byte, stop int64, reason *CorruptionError, err error) {
 	for _, x := range []*indexFile{&s.idx.indexFile, &s.tidx.indexFile} {
 		if err := x.open(); err != nil {
 			return buf, 0, nil, storageErr("open "+x.path, err)
@@ -388,10 +387,10 @@ func (l *Log) recoverSegment(s *segment, buf []byte) ([]byte, int64, error, erro
 	}
 	pos := int64(0)
 	batches := 0
-	var reason error
+	var why error
 	for pos < fileSize {
 		if fileSize-pos < BatchHeaderSize {
-			reason = fmt.Errorf("torn batch header: %d bytes left", fileSize-pos)
+			why = fmt.Errorf("torn batch header: %d bytes left", fileSize-pos)
 			break
 		}
 		hb, err := ensure(pos, BatchHeaderSize)
@@ -400,19 +399,19 @@ func (l *Log) recoverSegment(s *segment, buf []byte) ([]byte, int64, error, erro
 		}
 		h, _ := ParseBatchHeader(hb)
 		if h.Magic != 2 {
-			reason = fmt.Errorf("bad magic %d", h.Magic)
+			why = fmt.Errorf("bad magic %d", h.Magic)
 			break
 		}
 		if h.Size() < BatchHeaderSize {
-			reason = fmt.Errorf("bad batch length %d", h.BatchLength)
+			why = fmt.Errorf("bad batch length %d", h.BatchLength)
 			break
 		}
 		if pos+h.Size() > fileSize {
-			reason = fmt.Errorf("torn batch: %d of %d bytes present", fileSize-pos, h.Size())
+			why = fmt.Errorf("torn batch: %d of %d bytes present", fileSize-pos, h.Size())
 			break
 		}
 		if h.BaseOffset != s.next {
-			reason = fmt.Errorf("batch base offset %d, expected %d", h.BaseOffset, s.next)
+			why = fmt.Errorf("batch base offset %d, expected %d", h.BaseOffset, s.next)
 			break
 		}
 		b, err := ensure(pos, h.Size())
@@ -420,15 +419,15 @@ func (l *Log) recoverSegment(s *segment, buf []byte) ([]byte, int64, error, erro
 			return buf, 0, nil, storageErr("read "+s.logPath, err)
 		}
 		if _, ferr := frameBatch(b); ferr != nil {
-			reason = ferr
+			why = ferr
 			break
 		}
 		if h.NumRecords <= 0 || h.LastOffsetDelta != h.NumRecords-1 {
-			reason = fmt.Errorf("%d records but last offset delta %d", h.NumRecords, h.LastOffsetDelta)
+			why = fmt.Errorf("%d records but last offset delta %d", h.NumRecords, h.LastOffsetDelta)
 			break
 		}
 		if h.LastOffset()-s.base > math.MaxInt32 {
-			reason = fmt.Errorf("offset %d too far from segment base", h.LastOffset())
+			why = fmt.Errorf("offset %d too far from segment base", h.LastOffset())
 			break
 		}
 		l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
@@ -439,8 +438,8 @@ func (l *Log) recoverSegment(s *segment, buf []byte) ([]byte, int64, error, erro
 		batches++
 	}
 	l.report.BatchesRecovered += batches
-	if reason != nil {
-		return buf, pos, &CorruptionError{Path: s.logPath, Position: pos, Offset: s.next, Kind: ErrCorruptMessage, Reason: reason}, nil
+	if why != nil {
+		return buf, pos, &CorruptionError{Path: s.logPath, Position: pos, Offset: s.next, Kind: ErrCorruptMessage, Reason: why}, nil
 	}
 	return buf, pos, nil, nil
 }
@@ -472,5 +471,3 @@ func (l *Log) logReport() {
 	}
 	ev.Msg("storage: log opened")
 }
-
-var _ = errors.Is

@@ -26,6 +26,7 @@ const (
 
 var opNames = [...]string{"write", "sync", "truncate", "create", "open", "rename", "remove", "syncdir", "read"}
 
+// String names the operation.
 func (o Op) String() string {
 	if int(o) < len(opNames) {
 		return opNames[o]

@@ -47,6 +47,7 @@ type CorruptionError struct {
 	Reason   error  // what exactly is wrong
 }
 
+// Error describes the damage.
 func (e *CorruptionError) Error() string {
 	return fmt.Sprintf("%v: %s at position %d (offset %d): %v", e.Kind, e.Path, e.Position, e.Offset, e.Reason)
 }

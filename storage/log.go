@@ -417,6 +417,7 @@ func (l *Log) roll() error {
 	l.touch(old)
 	l.touch(s)
 	l.logger.Debug().Str("dir", l.dir).Int64("base_offset", s.base).Msg("storage: rolled segment")
+	l.assertInvariants("roll")
 	return nil
 }
 
@@ -727,6 +728,7 @@ func (l *Log) TruncateTo(offset int64) (err error) {
 		return l.fail("truncate", err)
 	}
 	l.logger.Info().Str("dir", l.dir).Int64("offset", offset).Int64("log_end_offset", leo).Msg("storage: truncated log")
+	l.assertInvariants("TruncateTo")
 	return nil
 }
 
@@ -779,6 +781,7 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 		return l.fail("truncate fully", err)
 	}
 	l.logger.Info().Str("dir", l.dir).Int64("offset", offset).Msg("storage: log emptied and restarted")
+	l.assertInvariants("TruncateFullyAndStartAt")
 	return nil
 }
 
@@ -859,6 +862,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (err error) {
 		// on the next open.
 		l.logger.Warn().Err(err).Str("dir", l.dir).Msg("storage: removing segments below the log start failed")
 	}
+	l.assertInvariants("DeleteRecordsBefore")
 	return nil
 }
 

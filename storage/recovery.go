@@ -60,6 +60,7 @@ func Open(dir string, cfg Config, opts Options) (log *Log, err error) {
 		return nil, err
 	}
 	l.logReport()
+	l.assertInvariants("Open")
 	return l, nil
 }
 
@@ -336,7 +337,7 @@ func (l *Log) cleanTail(s *segment, cp partitionCheckpoint) bool {
 		s.next = s.base
 		return false
 	}
-	s.checked = true
+	s.checked, s.built = true, true
 	return true
 }
 
@@ -359,7 +360,7 @@ func (l *Log) recoverSegment(s *segment, buf []byte) (_ []byte, stop int64, reas
 		return buf, 0, nil, storageErr("stat "+s.logPath, err)
 	}
 	s.resetIndexState()
-	s.checked, s.dirty = true, true
+	s.checked, s.built, s.dirty = true, true, true
 	if cap(buf) == 0 {
 		buf = make([]byte, 1<<20)
 	}

@@ -62,8 +62,12 @@ type segment struct {
 	// indexFull is set when an index reached its maximum: the log rolls.
 	indexFull bool
 	// checked is set once the index files passed a sanity check (or were
-	// rebuilt) since opening.
+	// rebuilt) since opening. built is set when this process wrote the
+	// indexes (created, rebuilt, recovered) or verified them against the
+	// checksums it recorded; only then is every entry known to be true (a
+	// loaded index is verified entry by entry as lookups use it).
 	checked bool
+	built   bool
 	// dirty is set when any of the segment's files changed since its last
 	// fsync.
 	dirty bool
@@ -112,7 +116,7 @@ func createSegment(fs FS, dir string, base int64, cfg Config, nowMs int64) (*seg
 		x.sized, x.sumValid = true, true
 	}
 	s.activate()
-	s.checked = true
+	s.checked, s.built = true, true
 	s.dirty = true
 	return s, nil
 }
@@ -370,7 +374,7 @@ func (s *segment) rebuildIndexes(interval int32) error {
 		pos += h.Size()
 	}
 	s.size, s.next = size, next
-	s.checked = true
+	s.checked, s.built = true, true
 	s.dirty = true
 	return nil
 }

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -234,5 +235,44 @@ func TestDescribeBrokerConfigs(t *testing.T) {
 		if resp.Resources[2].ErrorCode == 0 {
 			t.Errorf("v%d: broker 1 described broker 2", v)
 		}
+	}
+}
+
+// TestRetentionTakesEffect: retention.bytes set on a topic removes its
+// oldest segments; the log start moves, a fetch below it is
+// OFFSET_OUT_OF_RANGE, and a consumer starting at the earliest offset reads
+// what is left.
+func TestRetentionTakesEffect(t *testing.T) {
+	b := startBroker(t, "log.retention.check.interval.ms=50")
+	createTopic(t, b, "ret", 1, map[string]*string{"segment.bytes": kmsg.StringPtr("2048")})
+	c := b.raw(t)
+	for i := range 100 {
+		mustProduce(t, c, "ret", 0, fmt.Sprintf("%03d-%s", i, strings.Repeat("r", 100)))
+	}
+	if p := listOffset(t, c, 7, "ret", 0, -2); p.Offset != 0 {
+		t.Fatalf("log start %d before retention applies", p.Offset)
+	}
+	resp, err := b.admin(t).AlterTopicConfigs(ctxFor(t, 10*time.Second),
+		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.bytes", Value: kmsg.StringPtr("4096")}}, "ret")
+	if err != nil || resp[0].Err != nil {
+		t.Fatalf("set retention.bytes: %v %v", err, resp)
+	}
+	var start int64
+	eventually(t, 10*time.Second, func() error {
+		start = listOffset(t, c, 7, "ret", 0, -2).Offset
+		if start < 50 {
+			return errorf("log start %d: retention.bytes=4096 not applied", start)
+		}
+		return nil
+	})
+	if p, _ := fetch(t, c, fetchReq("ret", 0, 0, 0, 1)); p.ErrorCode != kerr.OffsetOutOfRange.Code {
+		t.Fatalf("fetch at 0 after retention: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	p, recs := fetch(t, c, fetchReq("ret", 0, start, 0, 1))
+	if p.ErrorCode != 0 || len(recs) == 0 || recs[0].Offset != start || string(recs[0].Value[:3]) != fmt.Sprintf("%03d", start) {
+		t.Fatalf("fetch at the new log start %d: %v, %d records", start, kerr.ErrorForCode(p.ErrorCode), len(recs))
+	}
+	if off := mustProduce(t, c, "ret", 0, "after"); off != 100 {
+		t.Fatalf("produce after retention at %d, want 100", off)
 	}
 }

@@ -154,6 +154,9 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 	if p := ask(4, 0, 0); p.ErrorCode != 0 || p.EndOffset != 3 {
 		t.Errorf("current epoch 0: %v end %d", kerr.ErrorForCode(p.ErrorCode), p.EndOffset)
 	}
+	if p := ask(4, 7, -1); p.ErrorCode != 0 || p.LeaderEpoch != -1 || p.EndOffset != -1 {
+		t.Errorf("epoch 7 (newer than any): %v, epoch %d end %d; want UNDEFINED (-1, -1)", kerr.ErrorForCode(p.ErrorCode), p.LeaderEpoch, p.EndOffset)
+	}
 	if p := ask(4, 0, 5); p.ErrorCode != kerr.UnknownLeaderEpoch.Code {
 		t.Errorf("current epoch 5 (future): %v, want UNKNOWN_LEADER_EPOCH", kerr.ErrorForCode(p.ErrorCode))
 	}

@@ -189,8 +189,26 @@ func TestSigtermDuringProduce(t *testing.T) {
 	b := harness.StartBroker(t, harness.BrokerOptions{})
 	createTopic(t, b.Admin(t), "term", 3, nil)
 	p := startTrackedProducer(t, b.Addr(), "term")
+	// A consumer long-polls at the end of the log meanwhile: shutdown
+	// answers its fetch instead of waiting out max wait.
+	cons := b.Client(t, kgo.ConsumeTopics("term"), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchMaxWait(20*time.Second))
+	ctx, cancel := context.WithCancel(context.Background())
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		for ctx.Err() == nil {
+			cons.PollFetches(ctx)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-consumed })
 	p.waitAcked(t, 3000)
+	start := time.Now()
 	b.Stop() // fails the test unless the exit code is 0
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("SIGTERM took %v to exit", d)
+	} else {
+		t.Logf("SIGTERM exit after %v", d)
+	}
 	b.Restart()
 	p.waitAcked(t, p.acked.Load()+3000)
 	acks := p.stop(t)

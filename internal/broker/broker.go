@@ -77,7 +77,9 @@ type Broker struct {
 }
 
 // Start starts a broker and returns once it accepts Kafka connections.
-func Start(cfg Config) (b *Broker, err error) {
+// The *Broker result is unnamed on purpose: `return nil, err` must not
+// clear the b that the undo closures below use.
+func Start(cfg Config) (_ *Broker, err error) {
 	if cfg.Broker == nil {
 		cfg.Broker = config.DefaultBroker()
 	}
@@ -88,7 +90,7 @@ func Start(cfg Config) (b *Broker, err error) {
 		cfg.FS = storage.OSFS()
 	}
 	log := cfg.Log.With().Int32("broker", cfg.ID).Logger()
-	b = &Broker{cfg: cfg, log: log, replicas: actors.NewReplicas(), served: make(chan error, 1),
+	b := &Broker{cfg: cfg, log: log, replicas: actors.NewReplicas(), served: make(chan error, 1),
 		stopCfg: make(chan struct{}), cfgDone: make(chan struct{})}
 	var undo []func()
 	defer func() {

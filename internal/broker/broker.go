@@ -12,7 +12,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -198,7 +197,7 @@ func (b *Broker) advertised() (string, int32) {
 // Addr is the Kafka listener address.
 func (b *Broker) Addr() *net.TCPAddr { return b.gw.Addr() }
 
-// Served is closed... it yields the gateway's Serve result (nil after Shutdown).
+// Served yields the gateway's Serve result once it stops accepting (nil after Shutdown).
 func (b *Broker) Served() <-chan error { return b.served }
 
 // BrokerID implements gateway.Backend.
@@ -372,6 +371,3 @@ func (b *Broker) followConfigChanges() {
 		}
 	}
 }
-
-// BrokerIDString is the id as Kafka prints it.
-func (b *Broker) BrokerIDString() string { return strconv.Itoa(int(b.cfg.ID)) }

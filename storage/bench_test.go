@@ -12,10 +12,16 @@ import (
 // Page-cache writes on this kind of machine are throttled once a few GB of
 // dirty pages pile up (see NOTES.md), so both sides bound what they leave
 // behind: roll to a fresh file every benchRollBytes and delete the old one.
-// Compare medians of interleaved runs:
+// Compare medians of interleaved runs (baseline, candidate, baseline, ...),
+// renaming each pair to one name so benchstat compares them:
 //
-//	go test -run='^$' -bench='Append|RawWrite|Read|RawRead' -count=10 ./storage | tee bench.txt
-//	go run golang.org/x/perf/cmd/benchstat@latest bench.txt
+//	go test -c -o /tmp/st.test ./storage
+//	for i in 1 2 3 4 5 6 7 8; do for b in RawWrite Append RawRead Read; do
+//	  /tmp/st.test -test.run='^$' -test.bench="^Benchmark$b\$" -test.benchmem >> /tmp/bench.txt
+//	done; done
+//	grep -E '^Benchmark(RawWrite|RawRead)/' /tmp/bench.txt | sed 's/RawWrite/Write/;s/RawRead/Read/' > /tmp/raw.txt
+//	grep -E '^Benchmark(Append|Read)/' /tmp/bench.txt | sed 's/Append/Write/' > /tmp/log.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest /tmp/raw.txt /tmp/log.txt
 
 const (
 	benchRollBytes = 256 << 20

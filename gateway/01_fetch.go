@@ -90,7 +90,7 @@ func handleFetch(r *request) answer {
 				}
 				s.backend.Send(pid, &actors.FetchRequest{
 					FetchOffset:            sl.req.FetchOffset,
-					MaxBytes:               sl.req.PartitionMaxBytes,
+					MaxBytes:               partitionReadLimit(sl.req.PartitionMaxBytes, req.MaxBytes),
 					MinOneBatch:            true,
 					ReplicaID:              req.ReplicaID,
 					ReplicaEpoch:           -1,
@@ -128,7 +128,7 @@ func handleFetch(r *request) answer {
 				break
 			}
 		}
-		return fillFetchResponse(resp, slots, req.MaxBytes, r.c.markers), nil
+		return fillFetchResponse(resp, slots, req.MaxBytes, req.ReplicaID < 0, r.c.markers), nil
 	}
 }
 
@@ -136,7 +136,7 @@ func handleFetch(r *request) answer {
 // keeping the response within maxBytes (the first non-empty partition is
 // always kept whole, KIP-74). Record batches are not copied: each is a
 // marker the writer replaces by the stored bytes (splice.go).
-func fillFetchResponse(resp *kmsg.FetchResponse, slots []*fetchSlot, maxBytes int32, markers *markerSource) kmsg.Response {
+func fillFetchResponse(resp *kmsg.FetchResponse, slots []*fetchSlot, maxBytes int32, consumer bool, markers *markerSource) kmsg.Response {
 	sr := &splicedResponse{Response: resp}
 	budget := int(maxBytes)
 	if budget <= 0 {
@@ -153,7 +153,14 @@ func fillFetchResponse(resp *kmsg.FetchResponse, slots []*fetchSlot, maxBytes in
 		if n == 0 || res.Err != nil {
 			continue
 		}
-		if used > 0 && used+n > budget {
+		// Past the first non-empty partition, nothing may exceed the
+		// response limit, nor, for consumers, its own partition limit (a
+		// partition read returns one whole batch over its limit, which only
+		// the first partition may keep, KIP-74). Followers keep such a
+		// batch when it fits: their fetcher does not rotate partitions the
+		// way Kafka's does, so a batch larger than replica.fetch.max.bytes
+		// could otherwise wait many fetches for its turn to come first.
+		if used > 0 && (used+n > budget || consumer && n > int(sl.req.PartitionMaxBytes)) {
 			continue // left for the next fetch
 		}
 		mk := markers.next()
@@ -166,6 +173,16 @@ func fillFetchResponse(resp *kmsg.FetchResponse, slots []*fetchSlot, maxBytes in
 		return resp
 	}
 	return sr
+}
+
+// partitionReadLimit is how much one partition may read for a fetch: its
+// partition_max_bytes, but never more than the whole response's max_bytes
+// (a partition cannot usefully return more than fits in the response).
+func partitionReadLimit(partitionMax, responseMax int32) int32 {
+	if responseMax > 0 && responseMax < partitionMax {
+		return responseMax
+	}
+	return partitionMax
 }
 
 // waitForNews waits for a partition's signal until the deadline. It

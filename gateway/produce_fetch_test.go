@@ -228,3 +228,53 @@ func TestPipelinedProduce(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchSizeLimits: partition_max_bytes and max_bytes bound what a
+// fetch returns in whole batches, except that the first batch of the
+// first non-empty partition always comes back whole (KIP-74).
+func TestFetchSizeLimits(t *testing.T) {
+	b := startBroker(t)
+	createTopic(t, b, "limits", 2, nil)
+	c := b.raw(t)
+	value := string(make([]byte, 1000))
+	for p := int32(0); p < 2; p++ {
+		for range 10 {
+			mustProduce(t, c, "limits", p, value) // one batch of ~1070 bytes each
+		}
+	}
+	both := func(maxBytes, partMax int32) []int {
+		req := fetchReq("limits", 0, 0, 0, 1)
+		req.MaxBytes = maxBytes
+		req.Topics[0].Partitions[0].PartitionMaxBytes = partMax
+		rp := req.Topics[0].Partitions[0]
+		rp.Partition = 1
+		req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sizes []int
+		for _, p := range resp.(*kmsg.FetchResponse).Topics[0].Partitions {
+			if p.ErrorCode != 0 {
+				t.Fatalf("partition %d: %v", p.Partition, kerr.ErrorForCode(p.ErrorCode))
+			}
+			sizes = append(sizes, len(p.RecordBatches))
+		}
+		return sizes
+	}
+	for _, c := range []struct {
+		name              string
+		maxBytes, partMax int32
+		check             func(sizes []int) bool
+	}{
+		{"partition limit below one batch: one whole batch from the first", 1 << 20, 10,
+			func(s []int) bool { return s[0] > 1000 && s[0] < 1200 && s[1] == 0 }},
+		{"partition limit of two batches", 1 << 20, 2500, func(s []int) bool { return s[0] > 2000 && s[0] <= 2500 && s[1] > 2000 && s[1] <= 2500 }},
+		{"response limit below one batch: one whole batch", 10, 1 << 20, func(s []int) bool { return s[0] > 1000 && s[0] < 1200 && s[1] == 0 }},
+		{"response limit of three batches", 3300, 1 << 20, func(s []int) bool { return s[0]+s[1] <= 3300 && s[0] > 2000 }},
+	} {
+		if sizes := both(c.maxBytes, c.partMax); !c.check(sizes) {
+			t.Errorf("%s (max_bytes %d, partition_max_bytes %d): partitions returned %v bytes", c.name, c.maxBytes, c.partMax, sizes)
+		}
+	}
+}

@@ -723,30 +723,19 @@ func (r *replica) listOffsets(req *ListOffsetsRequest) ListOffsetsResult {
 	return res
 }
 
-// epochOf returns the leader epoch that wrote offset (best effort: the
-// latest epoch when the cache cannot say).
+// epochOf returns the leader epoch that wrote offset: the newest epoch
+// starting at or before it (-1 when the cache knows none).
 func (r *replica) epochOf(offset int64) int32 {
-	latest, ok := r.data.LatestEpoch()
-	if !ok {
-		return -1
-	}
-	for e := latest; e >= 0; e-- {
-		found, end := r.data.EndOffsetForEpoch(e)
-		if found < 0 {
+	epoch := int32(-1)
+	for _, e := range r.data.EpochEntries() {
+		if e[1] > offset {
 			break
 		}
-		// found's range ends at end; the previous epoch's end is its start.
-		_, start := r.data.EndOffsetForEpoch(found - 1)
-		if start < 0 {
-			start = 0
-		}
-		if offset >= start && offset < end {
-			return found
-		}
-		e = found
+		epoch = int32(e[0])
 	}
-	return latest
+	return epoch
 }
+
 
 // offsetForLeaderEpoch handles OffsetForLeaderEpoch.
 func (r *replica) offsetForLeaderEpoch(req *OffsetForLeaderEpochRequest) OffsetForLeaderEpochResult {

@@ -456,7 +456,19 @@ func (b *Broker) Restart() {
 }
 
 // RestartErr is Restart returning its error instead of failing the test.
-func (b *Broker) RestartErr() error { return b.start() }
+// The port was free while the broker ran; once it is gone, a client's
+// outgoing connection may happen to get that port as its local one, so a
+// start that finds the address in use is retried for a while.
+func (b *Broker) RestartErr() error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := b.start()
+		if err == nil || !strings.Contains(strings.ToLower(b.Tail(5)), "address already in use") || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond) // waiting for another process to free the port
+	}
+}
 
 // Tail returns the last n lines of the broker's log.
 func (b *Broker) Tail(n int) string {

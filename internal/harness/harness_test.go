@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,5 +154,31 @@ func TestRawConnBadFrame(t *testing.T) {
 	}
 	if err := c.ExpectClosed(5 * time.Second); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRestartWaitsForBusyPort: when something else holds the broker's
+// port at restart, RestartErr retries until the port is free again.
+func TestRestartWaitsForBusyPort(t *testing.T) {
+	b := StartBroker(t, BrokerOptions{})
+	b.Kill()
+	l, err := net.Listen("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.RestartErr() }()
+	Eventually(t, 20*time.Second, func() error {
+		if !strings.Contains(strings.ToLower(b.Log()), "address already in use") {
+			return errors.New("no failed start yet")
+		}
+		return nil
+	})
+	l.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !b.Running() {
+		t.Fatal("not running after RestartErr")
 	}
 }

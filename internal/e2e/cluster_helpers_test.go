@@ -85,7 +85,7 @@ func live(c *harness.Cluster, paused ...*harness.Broker) []*harness.Broker {
 // waitPartitions polls the metadata of every broker in from until cond
 // holds for topic's partitions on all of them, and returns what the first
 // one showed.
-func waitPartitions(t *testing.T, from []*harness.Broker, topic string, timeout time.Duration, cond func(map[int32]partState) error) map[int32]partState {
+func waitPartitions(t testing.TB, from []*harness.Broker, topic string, timeout time.Duration, cond func(map[int32]partState) error) map[int32]partState {
 	t.Helper()
 	var first map[int32]partState
 	harness.Eventually(t, timeout, func() error {
@@ -143,7 +143,7 @@ func createReplicated(t *testing.T, c *harness.Cluster, topic string, partitions
 }
 
 // brokerByID finds a cluster's broker.
-func brokerByID(t *testing.T, c *harness.Cluster, id int32) *harness.Broker {
+func brokerByID(t testing.TB, c *harness.Cluster, id int32) *harness.Broker {
 	t.Helper()
 	for _, b := range c.Brokers {
 		if b.ID() == id {

@@ -1,6 +1,8 @@
 package gateway
 
-// Produce (key 0), versions 3–9 (record batch v2 only).
+// Produce (key 0), versions 3–9 (record batch v2 only). ApiVersions
+// advertises it from v0 for librdkafka's sake (see 18_api_versions.go);
+// v0–v2 requests still close the connection.
 //
 // Each partition's records go to the actor that leads it, in the order the
 // connection read the requests, so pipelined batches of one producer reach
@@ -25,7 +27,10 @@ import (
 	"github.com/troupe-mq/troupe/actors"
 )
 
-func init() { regKey(0, 3, 9, handleProduce) }
+// produceKey is Produce's API key.
+const produceKey = 0
+
+func init() { regKey(produceKey, 3, 9, handleProduce) }
 
 // produceSlack is how long past the client's timeout the gateway waits for
 // a partition actor before answering REQUEST_TIMED_OUT itself.

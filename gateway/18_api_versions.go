@@ -7,6 +7,14 @@ package gateway
 // (KIP-511), and its response header never carries the flexible tag byte,
 // so a client of any age can read it and retry at a version we speak.
 // Feature flags (v3 tagged fields) are not advertised.
+//
+// Produce is advertised from v0 although only v3+ is served (v0–v2 close
+// the connection, like any version outside the registered range), as
+// Kafka 4 does (KAFKA-18659): librdkafka before 2.11.1 sends gzip, snappy
+// and lz4 batches uncompressed to a broker whose Produce range does not
+// reach down to v0 (librdkafka issue 4956). Clients pick the highest
+// version both sides know, which is v3+ for every client that writes
+// record batch v2.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -28,6 +36,9 @@ func fillAPIKeys(resp *kmsg.ApiVersionsResponse) {
 		}
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.min, a.max
+		if a.key == produceKey {
+			k.MinVersion = 0 // advertised only; see the file comment
+		}
 		resp.ApiKeys = append(resp.ApiKeys, k)
 	}
 }

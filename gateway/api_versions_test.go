@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -71,6 +72,9 @@ func TestEveryVersionAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range resp.(*kmsg.ApiVersionsResponse).ApiKeys {
+		if k.ApiKey == 0 {
+			k.MinVersion = 3 // v0–v2 are advertised for librdkafka, not served (TestProduceV0AdvertisedNotServed)
+		}
 		for v := k.MinVersion; v <= k.MaxVersion; v++ {
 			req := kmsg.RequestForKey(k.ApiKey)
 			req.SetVersion(v)
@@ -134,5 +138,41 @@ func TestApiVersionsUnsupportedVersion(t *testing.T) {
 	resp, err := c.Do(req)
 	if err != nil || resp.(*kmsg.ApiVersionsResponse).ErrorCode != 0 {
 		t.Fatalf("ApiVersions v3 after the unsupported ones: %v", err)
+	}
+}
+
+// TestProduceV0AdvertisedNotServed: ApiVersions offers Produce from v0, as
+// Kafka 4 does so that librdkafka < 2.11.1 compresses with gzip, snappy
+// and lz4; a Produce v0–v2 request (message sets) still closes the
+// connection, and v3 is served.
+func TestProduceV0AdvertisedNotServed(t *testing.T) {
+	b := startBroker(t)
+	c := b.raw(t)
+	resp, err := c.Do(kmsg.NewPtrApiVersionsRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range resp.(*kmsg.ApiVersionsResponse).ApiKeys {
+		if k.ApiKey == 0 && k.MinVersion != 0 {
+			t.Fatalf("Produce advertised from v%d, want v0", k.MinVersion)
+		}
+	}
+	for v := int16(0); v <= 2; v++ {
+		c := b.raw(t)
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(v)
+		req.Acks = 1
+		if err := c.WriteRaw(harness.Frame(req, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ExpectClosed(5 * time.Second); err != nil {
+			t.Fatalf("Produce v%d: %v", v, err)
+		}
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(3)
+	req.Acks = 1
+	if _, err := b.raw(t).Do(req); err != nil {
+		t.Fatalf("Produce v3: %v", err)
 	}
 }

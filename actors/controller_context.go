@@ -78,9 +78,10 @@ type stateChange struct {
 //   - leader gone (dead, shutting down or -1): the first eligible replica
 //     that is in the ISR leads, the ISR keeps its eligible members; if none
 //     is eligible, an unclean election picks the first eligible replica
-//     only where the topic allows it; otherwise the partition stays as it
-//     is (offline, its last leader recorded, as in Kafka), so that leader
-//     can take it back when it returns;
+//     only where the topic allows it; otherwise the partition is offline:
+//     a dead leader is replaced by -1 (epoch bumped, ISR kept, as in
+//     Kafka) and the first ISR member to return is elected; a leader
+//     that is shutting down keeps it;
 //   - leader fine, but ISR has members that are dead or shutting down:
 //     they are removed (epoch bumped, as Kafka does).
 func (c *controllerContext) decide(p *ctrlPartition) (stateChange, bool) {
@@ -125,6 +126,17 @@ func (c *controllerContext) decide(p *ctrlPartition) (stateChange, bool) {
 			}
 		}
 		if leader < 0 {
+			if st.Leader >= 0 && !c.live(st.Leader) {
+				// Offline: record that nobody leads (epoch bumped, ISR kept
+				// to know whom to wait for), as Kafka does. The ISR member
+				// that returns is then elected at a new epoch that every
+				// replica hears of; keeping the dead leader on record
+				// instead let it take the partition back at its old epoch
+				// unannounced, and replicas told "no leader" meanwhile
+				// never learned to follow it.
+				return stateChange{tp: p.tp, state: cluster.LeaderAndIsr{Leader: -1, LeaderEpoch: st.LeaderEpoch + 1, ISR: slices.Clone(st.ISR)},
+					expected: p.zkVersion, why: "no in-sync replica left"}, true
+			}
 			return stateChange{}, false // offline until an ISR member returns
 		}
 		return stateChange{tp: p.tp, state: cluster.LeaderAndIsr{Leader: leader, LeaderEpoch: st.LeaderEpoch + 1, ISR: isr},

@@ -123,6 +123,12 @@ func handleMetadata(r *request) answer {
 				rt.ErrorCode = kerr.LeaderNotAvailable.Code
 			case allowAuto && created[name] != nil && errorCode(created[name]) == kerr.TopicAlreadyExists.Code:
 				rt.ErrorCode = kerr.LeaderNotAvailable.Code
+			case md.ControllerEpoch < 0:
+				// No controller has sent this (just started) broker its
+				// metadata yet: it cannot tell whether the topic exists.
+				// UNKNOWN_TOPIC_OR_PARTITION here made clients (kgo after
+				// 4 in a row) fail records of topics that do exist.
+				rt.ErrorCode = kerr.LeaderNotAvailable.Code
 			default:
 				rt.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			}

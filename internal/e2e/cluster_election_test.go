@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/troupe-mq/troupe/internal/harness"
+)
+
+// TestClusterElectionOnlyFromISR: a replica that fell out of the ISR never
+// becomes leader (unclean.leader.election.enable is false by default), and
+// an offline partition comes back when its last ISR member does, with
+// every replica following it again.
+//
+// RF 3, min.insync.replicas 2, replicas L (leader), F1, F2. F1 is killed
+// and misses acknowledged writes; then L and F2 are killed: the partition
+// is offline. F1 restarted must not take it (it would lose acknowledged
+// records). F2 restarted leads it again; L restarted follows; and F1, which
+// came back while the partition had no leader, must still learn the new
+// leader, catch up and rejoin the ISR.
+func TestClusterElectionOnlyFromISR(t *testing.T) {
+	c := harness.StartCluster(t, harness.ClusterOptions{Brokers: 3})
+	const topic = "isr-only"
+	createReplicated(t, c, topic, 1, 3, map[string]string{"min.insync.replicas": "2"})
+	st := waitPartitions(t, c.Running(), topic, 30*time.Second, fullISR(1, 3))[0]
+	l := brokerByID(t, c, st.leader)
+	var f1, f2 *harness.Broker
+	for _, b := range c.Brokers {
+		switch {
+		case b == l:
+		case f1 == nil:
+			f1 = b
+		default:
+			f2 = b
+		}
+	}
+	p := startPacedProducer(t, c, topic, 1000)
+	p.waitAcked(t, 500)
+	f1.Kill()
+	waitPartitions(t, c.Running(), topic, 30*time.Second, isrIs(l.ID(), l.ID(), f2.ID()))
+	p.waitAcked(t, p.acked.Load()+1000) // records F1 does not have
+	acked := p.acked.Load()
+	l.Kill()
+	waitPartitions(t, c.Running(), topic, 30*time.Second, isrIs(f2.ID(), f2.ID()))
+	f2.Kill()
+
+	// F1 alone: not in the ISR, so the partition stays offline.
+	f1.Restart()
+	c.WaitBrokers(t, 1, 30*time.Second)
+	// A barrier: the controller handles F1's return before a topic created
+	// after it, so once that topic has a leader, any election F1's return
+	// caused has been written and announced.
+	createReplicated(t, c, "barrier", 1, 1, nil)
+	ps, err := partitionsFrom(f1.Addr(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := ps[0]; s.leader >= 0 {
+		t.Fatalf("out-of-sync replica %d returned alone and partition 0 has a leader: %v", f1.ID(), s)
+	}
+	raw := dial(t, f1.Addr())
+	batch := harness.BuildBatch(harness.Batch{ProducerID: harness.NoProducer, ProducerEpoch: -1, BaseSequence: -1,
+		Records: []harness.Record{{Value: []byte("unclean")}}})
+	resp, err := raw.Do(harness.ProduceRequest(9, 1, topic, 0, batch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode); !errors.Is(err, kerr.NotLeaderForPartition) {
+		t.Fatalf("produce to the out-of-sync replica %d: %v, want NOT_LEADER_OR_FOLLOWER", f1.ID(), err)
+	}
+	if n := p.acked.Load(); n != acked {
+		t.Fatalf("%d records acknowledged while the partition had no in-sync leader", n-acked)
+	}
+
+	// The last ISR member returns and leads; the others follow it.
+	f2.Restart()
+	waitPartitions(t, c.Running(), topic, 30*time.Second, func(ps map[int32]partState) error {
+		if s := ps[0]; s.leader != f2.ID() {
+			return fmt.Errorf("partition 0: %v, want leader %d", s, f2.ID())
+		}
+		return nil
+	})
+	l.Restart()
+	waitPartitions(t, c.Running(), topic, 60*time.Second, fullISR(1, 3))
+	p.waitAcked(t, acked+500)
+	acks := p.stop(t)
+	checkAcked(t, f2.Addr(), topic, acks)
+	waitReplicasIdentical(t, c, topic, 1)
+}

@@ -143,6 +143,12 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 				err = derr
 			}
 			a.deleted = true
+		} else if m.delete && !a.deleted {
+			// The log never opened (or failed): its files go all the same.
+			if derr := a.env.fs.RemoveAll(a.dir()); derr != nil && err == nil {
+				err = derr
+			}
+			a.deleted = true
 		}
 		a.r = nil
 		if m.done != nil {

@@ -187,7 +187,12 @@ func (m *replicaManager) Receive(ctx actor.Context) {
 	case *messages.UpdateMetadataRequest:
 		m.updateMetadata(msg)
 	case *messages.StopReplicaRequest:
-		ctx.Respond(m.stopReplica(ctx, msg))
+		resp, deleting := m.stopReplica(ctx, msg)
+		m.respondWhenDeleted(ctx, resp, deleting)
+	case *stopReplicaDeleted:
+		if msg.to != nil {
+			ctx.Send(msg.to, msg.resp)
+		}
 	case *messages.Ping:
 		ctx.Respond(&messages.Pong{BrokerId: m.cfg.BrokerID, BrokerEpoch: m.brokerEpoch()})
 	case *replicaStarted:
@@ -445,12 +450,13 @@ func (m *replicaManager) updateMetadata(req *messages.UpdateMetadataRequest) {
 	close(old.changed)
 }
 
-func (m *replicaManager) stopReplica(ctx actor.Context, req *messages.StopReplicaRequest) *messages.StopReplicaResponse {
+func (m *replicaManager) stopReplica(ctx actor.Context, req *messages.StopReplicaRequest) (*messages.StopReplicaResponse, []pendingLogDelete) {
 	resp := &messages.StopReplicaResponse{BrokerId: m.cfg.BrokerID}
 	if !m.checkControllerEpoch(req.ControllerEpoch) {
 		resp.ErrorCode = codeStaleControllerEpoch
-		return resp
+		return resp, nil
 	}
+	var deleting []pendingLogDelete
 	for _, p := range req.Partitions {
 		tp := TopicPartition{p.Topic, p.Partition}
 		hp := m.partitions[tp]
@@ -472,7 +478,13 @@ func (m *replicaManager) stopReplica(ctx actor.Context, req *messages.StopReplic
 		if hp.following != "" {
 			m.unfollow(ctx, hp.following, tp)
 		}
-		ctx.Send(hp.pid, &stopPartition{delete: req.Delete})
+		stop := &stopPartition{delete: req.Delete}
+		if req.Delete {
+			done := make(chan error, 1)
+			stop.done = done
+			deleting = append(deleting, pendingLogDelete{pe: pe, done: done})
+		}
+		ctx.Send(hp.pid, stop)
 		delete(m.partitions, tp)
 		delete(m.byPID, hp.pid.Id)
 	}
@@ -484,7 +496,61 @@ func (m *replicaManager) stopReplica(ctx actor.Context, req *messages.StopReplic
 		}
 	}
 	m.publishRegistry()
-	return resp
+	return resp, deleting
+}
+
+// pendingLogDelete is a partition whose actor was asked to delete its log.
+type pendingLogDelete struct {
+	pe   *messages.PartitionError
+	done <-chan error
+}
+
+// stopReplicaDeleted carries a StopReplica answer that waited for logs
+// to be deleted back to the manager, which sends it.
+type stopReplicaDeleted struct {
+	to   *actor.PID
+	resp *messages.StopReplicaResponse
+}
+
+// logDeleteTimeout bounds the wait for partition actors to delete their
+// logs; past it the partition is answered KAFKA_STORAGE_ERROR and the
+// controller asks again.
+const logDeleteTimeout = 30 * time.Second
+
+// respondWhenDeleted answers a StopReplica once the partition actors it
+// asked to delete their logs have done so. The controller finishes a topic
+// deletion (removes the topic's znodes) when every replica has answered:
+// answering before the files are gone would let a crash in between leave
+// them on disk, for a later topic of the same name to open as its own. The
+// actors delete on their own mailboxes; a goroutine waits for them, never
+// this actor, and hands the answer back as a message.
+func (m *replicaManager) respondWhenDeleted(ctx actor.Context, resp *messages.StopReplicaResponse, deleting []pendingLogDelete) {
+	if len(deleting) == 0 {
+		ctx.Respond(resp)
+		return
+	}
+	to, self, system := ctx.Sender(), ctx.Self(), ctx.ActorSystem()
+	go func() {
+		deadline := time.NewTimer(logDeleteTimeout)
+		defer deadline.Stop()
+		expired := false
+		for _, d := range deleting {
+			if expired {
+				d.pe.ErrorCode = codeKafkaStorageError
+				continue
+			}
+			select {
+			case err := <-d.done:
+				if err != nil {
+					d.pe.ErrorCode = codeKafkaStorageError
+				}
+			case <-deadline.C:
+				expired = true
+				d.pe.ErrorCode = codeKafkaStorageError
+			}
+		}
+		system.Root.Send(self, &stopReplicaDeleted{to: to, resp: resp})
+	}()
 }
 
 func (m *replicaManager) hostsTopic(topic string) bool {

@@ -214,3 +214,45 @@ func TestSigtermDuringProduce(t *testing.T) {
 	acks := p.stop(t)
 	checkAcked(t, b.Addr(), "term", acks)
 }
+
+// TestKillDuringLargeProduce: kill -9 while large batches (hundreds of
+// KiB, several pages per write) are being appended, three times; the
+// restarted broker recovers its logs to whole batches and keeps every
+// acknowledged record.
+func TestKillDuringLargeProduce(t *testing.T) {
+	b := harness.StartBroker(t, harness.BrokerOptions{})
+	createTopic(t, b.Admin(t), "large", 2, nil)
+	p := startLargeProducer(t, b.Addr(), "large")
+	for round := int64(1); round <= 3; round++ {
+		p.waitAcked(t, round*150)
+		b.Kill()
+		b.Restart()
+	}
+	p.waitAcked(t, p.acked.Load()+100)
+	checkAcked(t, b.Addr(), "large", p.stop(t))
+}
+
+// startLargeProducer is startTrackedProducer with 20 KiB records in
+// batches of up to 900 KiB.
+func startLargeProducer(t *testing.T, addr, topic string) *trackedProducer {
+	t.Helper()
+	p := &trackedProducer{topic: topic, done: make(chan struct{})}
+	p.mu.acks = map[string]ack{}
+	p.cl = harness.NewClient(t, []string{addr},
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(20*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(900<<10), kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.MaxBufferedRecords(200),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	pad := make([]byte, 20<<10)
+	go func() {
+		defer close(p.done)
+		for i := 0; ctx.Err() == nil; i++ {
+			v := append([]byte(strconv.Itoa(i)+"|"), pad...)
+			p.cl.Produce(ctx, &kgo.Record{Topic: topic, Value: v}, p.onAck)
+		}
+	}()
+	t.Cleanup(func() { p.cancel(); <-p.done })
+	return p
+}

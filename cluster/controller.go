@@ -114,11 +114,25 @@ func (s *Store) controller() (int32, int64, error) {
 
 // DeposeController deletes /controller if broker holds it, so that an
 // election can happen without waiting for a dead controller's session to
-// expire. The delete is conditional on the znode's version, so a newer
-// controller's znode is never removed. Safe even if the deposed broker is
+// expire. The delete is conditional on /controller_epoch not having moved
+// since /controller was read, so a newer controller's znode is never removed. Safe even if the deposed broker is
 // alive: the next controller bumps /controller_epoch, which fences every
 // write the old one still makes.
 func (s *Store) DeposeController(broker int32) error {
+	// /controller's own version cannot tell a successor's znode from the
+	// deposed one (a re-created znode starts at version 0 again): between
+	// our read and our delete another standby may depose the same holder
+	// and win, and a delete conditional on that version alone removed the
+	// winner's /controller, electing a second controller. Every election
+	// bumps /controller_epoch in the Multi that creates /controller, so the
+	// delete is conditional on the epoch version read before /controller.
+	_, est, err := s.readControllerEpoch()
+	if errors.Is(err, ErrNoNode) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	data, st, err := s.conn.Get(ControllerPath)
 	if errors.Is(err, ErrNoNode) {
 		return nil
@@ -133,7 +147,7 @@ func (s *Store) DeposeController(broker int32) error {
 	if j.BrokerID != broker {
 		return nil
 	}
-	err = s.conn.Delete(ControllerPath, st.Version)
+	_, err = s.conn.Multi(CheckOp{Path: ControllerEpochPath, Version: est.Version}, DeleteOp{Path: ControllerPath, Version: st.Version})
 	if errors.Is(err, ErrNoNode) || errors.Is(err, ErrBadVersion) {
 		return nil
 	}

@@ -249,6 +249,33 @@ func testStore(t *testing.T, mk func(t *testing.T) harness) {
 		}
 	})
 
+	t.Run("DeposeControllerRace", func(t *testing.T) {
+		// Two standbys depose the same dead controller. c reads /controller
+		// (holder 1); before c deletes it, b deposes it too and wins the
+		// election. c must then leave b's /controller alone: its version is
+		// 0 like the dead one's.
+		h := mk(t)
+		a, b := newStore(t, h), newStore(t, h)
+		_, _, err := a.TryBecomeController(1)
+		must(t, err)
+		hc := &getHookConn{Conn: h.session(t)}
+		c := NewStore(hc, testLogger(t))
+		hc.afterGet = func(path string) {
+			if path != ControllerPath {
+				return
+			}
+			hc.afterGet = nil
+			must(t, b.DeposeController(1))
+			if _, _, err := b.TryBecomeController(2); err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(t, c.DeposeController(1))
+		if id, err := c.ControllerID(); err != nil || id != 2 {
+			t.Fatalf("controller %d %v after a late depose of broker 1: the winner's /controller was removed", id, err)
+		}
+	})
+
 	t.Run("ControllerElectionAndFencing", func(t *testing.T) {
 		h := mk(t)
 		a, b := newStore(t, h), newStore(t, h)
@@ -716,4 +743,19 @@ func waitReg(t *testing.T, r *Registration, d time.Duration, want RegistrationEv
 
 func TestLocalTreeStore(t *testing.T) {
 	testStore(t, localHarness)
+}
+
+// getHookConn runs afterGet after each Get, to interleave another store's
+// calls at that point.
+type getHookConn struct {
+	Conn
+	afterGet func(path string)
+}
+
+func (h *getHookConn) Get(path string) ([]byte, Stat, error) {
+	data, st, err := h.Conn.Get(path)
+	if f := h.afterGet; f != nil {
+		f(path)
+	}
+	return data, st, err
 }

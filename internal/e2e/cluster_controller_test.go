@@ -27,6 +27,16 @@ func TestClusterControllerKilled(t *testing.T) {
 	c := harness.StartCluster(t, harness.ClusterOptions{Brokers: 3})
 	createReplicated(t, c, "before", 3, 3, nil)
 	old := c.Controller(t, 30*time.Second)
+	elections := func() int {
+		n := 0
+		for _, b := range c.Brokers {
+			if b != old {
+				n += strings.Count(b.Log(), "became controller")
+			}
+		}
+		return n
+	}
+	before := elections()
 	old.Kill()
 	start := time.Now()
 	// "Within seconds": the survivors agree on a new, running controller.
@@ -44,6 +54,12 @@ func TestClusterControllerKilled(t *testing.T) {
 		return nil
 	})
 	t.Logf("leaderships off broker %d after %v", old.ID(), time.Since(start).Round(time.Millisecond))
+	// Both survivors saw the controller die and deposed it; exactly one of
+	// them may win. (A late depose used to remove the winner's fresh
+	// /controller, electing a second controller.)
+	if n := elections() - before; n != 1 {
+		t.Fatalf("%d controller elections after one controller died, want 1", n)
+	}
 
 	// Topic creation on the new controller: two live brokers take RF 2.
 	createReplicated(t, c, "after", 4, 2, nil)

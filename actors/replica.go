@@ -736,7 +736,6 @@ func (r *replica) epochOf(offset int64) int32 {
 	return epoch
 }
 
-
 // offsetForLeaderEpoch handles OffsetForLeaderEpoch.
 func (r *replica) offsetForLeaderEpoch(req *OffsetForLeaderEpochRequest) OffsetForLeaderEpochResult {
 	res := OffsetForLeaderEpochResult{LeaderEpoch: -1, EndOffset: -1}

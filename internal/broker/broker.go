@@ -172,9 +172,36 @@ func Start(cfg Config) (_ *Broker, err error) {
 	}
 	go b.followConfigChanges()
 	go func() { b.served <- b.gw.Serve() }()
+	b.awaitMetadata(readyWait)
 	log.Info().Str("listen", b.gw.Addr().String()).Str("data_dir", cfg.DataDir).Bool("embedded", cfg.ZooKeeper == "").
 		Msg("broker started")
 	return b, nil
+}
+
+// readyWait bounds how long Start waits for the controller to publish
+// this broker in its metadata.
+const readyWait = 15 * time.Second
+
+// awaitMetadata waits until the broker's metadata cache lists the broker
+// itself, so that a client connecting right after Start sees a complete
+// cluster rather than an empty one. The gateway already serves (a client
+// that comes earlier is told there are no brokers yet and retries); on
+// timeout Start returns anyway and says so.
+func (b *Broker) awaitMetadata(timeout time.Duration) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		md := b.replicas.Metadata()
+		if _, ok := md.Brokers[b.cfg.ID]; ok && md.ControllerID >= 0 {
+			return
+		}
+		select {
+		case <-md.Changed():
+		case <-deadline.C:
+			b.log.Warn().Dur("waited", timeout).Msg("no metadata from a controller yet; serving anyway")
+			return
+		}
+	}
 }
 
 func (b *Broker) advertised() (string, int32) {

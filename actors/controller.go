@@ -78,9 +78,17 @@ type controllerActor struct {
 	// registrations the dead broker's unexpired session still holds.
 	unconfirmed map[int32]int64
 	confirmBy   int64
-	// watchedHolder/Address: the active controller a standby watches.
+	// watchedHolder/Address/Epoch: the active controller a standby watches
+	// (its broker registration's address and epoch).
 	watchedHolder  int32
 	watchedAddress string
+	watchedEpoch   int64
+	// deposedID/Epoch: the registration of the controller this broker last
+	// saw die and deposed (deposedID -1: none). Elected after it, this
+	// broker treats that registration as failed at once instead of
+	// waiting for its ping to go unanswered.
+	deposedID    int32
+	deposedEpoch int64
 	// actx is the actor's context, for Watch and Request outside Receive's
 	// direct call chain (valid only while handling a message).
 	actx actor.Context
@@ -128,8 +136,10 @@ type (
 		reign          int64
 		epoch, epochZk int32
 		holder         int32
-		// holderAddress is the remoting address of the holder's broker.
+		// holderAddress/Epoch: the holder broker's remoting address and
+		// registration epoch.
 		holderAddress string
+		holderEpoch   int64
 		watch         <-chan cluster.WatchEvent
 		err           error
 	}
@@ -225,7 +235,7 @@ func NewControllerProps(cfg ControllerConfig) *actor.Props {
 		cfg.TickEvery = 100 * time.Millisecond
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
-		c := &controllerActor{cfg: cfg, log: cfg.Log.With().Str("actor", ControllerName).Logger(), watchedHolder: -1}
+		c := &controllerActor{cfg: cfg, log: cfg.Log.With().Str("actor", ControllerName).Logger(), watchedHolder: -1, deposedID: -1}
 		c.behavior.Become(c.standby)
 		return c
 	})
@@ -272,7 +282,7 @@ func (c *controllerActor) tryElection() {
 			}
 			if holder >= 0 && holder != id {
 				if b, berr := s.Broker(holder); berr == nil {
-					res.holderAddress = b.ActorAddress
+					res.holderAddress, res.holderEpoch = b.ActorAddress, b.Epoch
 				}
 			}
 			return res
@@ -300,7 +310,7 @@ func (c *controllerActor) standby(ctx actor.Context) {
 		if m.watch == nil {
 			c.retryLater()
 		}
-		c.watchActiveController(ctx, m.holder, m.holderAddress)
+		c.watchActiveController(ctx, m.holder, m.holderAddress, m.holderEpoch)
 	case *controllerWatchFired:
 		if m.reign == c.reign {
 			c.tryElection()
@@ -313,6 +323,7 @@ func (c *controllerActor) standby(ctx actor.Context) {
 		// it still makes, and its own /controller watch makes it resign.
 		if c.watchedHolder >= 0 && m.Who != nil && m.Who.Address == c.watchedAddress {
 			holder := c.watchedHolder
+			c.deposedID, c.deposedEpoch = holder, c.watchedEpoch
 			c.watchedHolder, c.watchedAddress = -1, ""
 			c.log.Warn().Int32("controller", holder).Msg("active controller unreachable; deposing it")
 			reign := c.reign
@@ -342,11 +353,11 @@ func (c *controllerActor) standby(ctx actor.Context) {
 
 // watchActiveController watches the holder of /controller over remoting
 // (standby only), to notice its death before its session expires.
-func (c *controllerActor) watchActiveController(ctx actor.Context, holder int32, addr string) {
+func (c *controllerActor) watchActiveController(ctx actor.Context, holder int32, addr string, epoch int64) {
 	if holder < 0 || holder == c.cfg.BrokerID || addr == "" || (holder == c.watchedHolder && addr == c.watchedAddress) {
 		return
 	}
-	c.watchedHolder, c.watchedAddress = holder, addr
+	c.watchedHolder, c.watchedAddress, c.watchedEpoch = holder, addr, epoch
 	ctx.Watch(actor.NewPID(addr, ControllerName))
 }
 
@@ -623,6 +634,12 @@ func (c *controllerActor) clusterLoaded(m *clusterLoaded) {
 	for _, name := range snap.deletions {
 		c.startDeletion(name)
 	}
+	// The predecessor this broker saw die is dead: waiting for its ping to
+	// go unanswered (confirmBy) would only delay its partitions' failover.
+	if b, ok := cc.brokers[c.deposedID]; ok && b.Epoch == c.deposedEpoch && b.ID != c.cfg.BrokerID {
+		c.suspect(b.ID, "deposed controller, unreachable over remoting")
+	}
+	c.deposedID = -1
 	// Every partition is looked at once: leaders that died while there was
 	// no controller, partitions whose creation was interrupted.
 	c.markDirty(func(*ctrlPartition) bool { return true })

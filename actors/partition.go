@@ -193,7 +193,7 @@ func (a *partitionActor) open(ctx actor.Context) {
 		return
 	}
 	r := newReplica(a.tp, a.env.brokerID, data, a.cfg, a.env.broker, a.env.tickEvery, a.env.clock, a.log)
-	if err := r.rebuildProducers(); err != nil {
+	if err := r.loadProducers(); err != nil {
 		a.log.Error().Err(err).Msg("cannot rebuild producer state")
 		_ = data.Close()
 		ctx.Send(ctx.Parent(), &replicaStarted{tp: a.tp, pid: ctx.Self(), err: err})
@@ -219,6 +219,7 @@ func (a *partitionActor) close(err error) error {
 	if a.deleted {
 		return nil
 	}
+	a.r.saveProducers()
 	cerr := a.r.data.Close()
 	if cerr != nil {
 		a.log.Error().Err(cerr).Msg("closing partition log")
@@ -334,6 +335,13 @@ func (a *partitionActor) following(ctx actor.Context) {
 func (a *partitionActor) housekeeping(m *housekeeping) {
 	d := a.r.data
 	if m.retention {
+		// Producers quiet for producer.id.expiration.ms are forgotten (as in
+		// Kafka), and the state is snapshotted for a quick next open.
+		cutoff := a.env.clock().Add(-a.env.broker.ProducerIDExpiration).UnixMilli()
+		if n := a.r.producers.expire(cutoff); n > 0 {
+			a.log.Debug().Int("producers", n).Msg("expired idle producer ids")
+		}
+		a.r.saveProducers()
 		if n, err := d.ApplyRetention(); err != nil {
 			a.log.Error().Err(err).Msg("retention failed")
 		} else if n > 0 {

@@ -1,7 +1,10 @@
 package actors
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/troupe-mq/troupe/storage"
 )
@@ -150,3 +153,90 @@ func nextSequence(last int32) int32 {
 }
 
 func inSequence(last, next int32) bool { return next == nextSequence(last) }
+
+// producerSnapshotName is the partition's producer state snapshot, kept
+// beside its log (storage auxiliary file).
+const producerSnapshotName = "producer-state.snapshot"
+
+// Snapshot format, big endian, all fields fixed size:
+//
+//	magic "TPS1" | coveredTo int64 | count uint32 |
+//	count × { producerID int64 | epoch int16 | lastTimestamp int64 | n uint8 |
+//	          n × { firstSeq int32 | lastSeq int32 | firstOffset int64 | lastOffset int64 | maxTimestamp int64 } } |
+//	crc32c(everything before) uint32
+//
+// coveredTo is the log end offset the state reflects: batches at or after
+// it are replayed from the log on load.
+const snapshotMagic = "TPS1"
+
+var snapshotCRC = crc32.MakeTable(crc32.Castagnoli)
+
+// encodeSnapshot serializes the state as of log end offset coveredTo.
+func (s *producerStates) encodeSnapshot(coveredTo int64) []byte {
+	b := make([]byte, 0, 16+len(s.m)*(19+maxBatchesPerProducer*32)+4)
+	b = append(b, snapshotMagic...)
+	b = binary.BigEndian.AppendUint64(b, uint64(coveredTo))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s.m)))
+	for id, e := range s.m {
+		b = binary.BigEndian.AppendUint64(b, uint64(id))
+		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.lastTimestamp))
+		b = append(b, byte(len(e.batches)))
+		for _, m := range e.batches {
+			b = binary.BigEndian.AppendUint32(b, uint32(m.firstSeq))
+			b = binary.BigEndian.AppendUint32(b, uint32(m.lastSeq))
+			b = binary.BigEndian.AppendUint64(b, uint64(m.firstOffset))
+			b = binary.BigEndian.AppendUint64(b, uint64(m.lastOffset))
+			b = binary.BigEndian.AppendUint64(b, uint64(m.maxTimestamp))
+		}
+	}
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, snapshotCRC))
+}
+
+// errBadSnapshot: a snapshot that does not decode (it is then ignored and
+// the state rebuilt from the log).
+var errBadSnapshot = errors.New("actors: producer state snapshot does not decode")
+
+// decodeSnapshot replaces the state with a snapshot's and returns the
+// offset it covers.
+func (s *producerStates) decodeSnapshot(b []byte) (int64, error) {
+	if len(b) < 20 || string(b[:4]) != snapshotMagic {
+		return 0, errBadSnapshot
+	}
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, snapshotCRC) != sum {
+		return 0, errBadSnapshot
+	}
+	coveredTo := int64(binary.BigEndian.Uint64(body[4:]))
+	count := binary.BigEndian.Uint32(body[12:])
+	r := body[16:]
+	m := make(map[int64]*producerEntry, min(int(count), len(r)/19))
+	for range count {
+		if len(r) < 19 {
+			return 0, errBadSnapshot
+		}
+		id := int64(binary.BigEndian.Uint64(r))
+		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(r[8:])), lastTimestamp: int64(binary.BigEndian.Uint64(r[10:]))}
+		n := int(r[18])
+		r = r[19:]
+		if n > maxBatchesPerProducer || len(r) < n*32 {
+			return 0, errBadSnapshot
+		}
+		for range n {
+			e.batches = append(e.batches, batchMeta{
+				firstSeq:     int32(binary.BigEndian.Uint32(r)),
+				lastSeq:      int32(binary.BigEndian.Uint32(r[4:])),
+				firstOffset:  int64(binary.BigEndian.Uint64(r[8:])),
+				lastOffset:   int64(binary.BigEndian.Uint64(r[16:])),
+				maxTimestamp: int64(binary.BigEndian.Uint64(r[24:])),
+			})
+			r = r[32:]
+		}
+		m[id] = e
+	}
+	if len(r) != 0 {
+		return 0, errBadSnapshot
+	}
+	s.m = m
+	return coveredTo, nil
+}

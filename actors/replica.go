@@ -90,6 +90,8 @@ type replica struct {
 
 	data      *storage.Log
 	producers *producerStates
+	// snapshotAt is the log end the producer snapshot on disk covers (-1: none).
+	snapshotAt int64
 
 	role           role
 	leaderID       int32
@@ -129,15 +131,16 @@ type replica struct {
 
 func newReplica(tp TopicPartition, localID int32, data *storage.Log, cfg config.Topic, b *config.Broker, tickEvery time.Duration, clock func() time.Time, log zerolog.Logger) *replica {
 	r := &replica{
-		tp:        tp,
-		localID:   localID,
-		log:       log,
-		data:      data,
-		producers: newProducerStates(),
-		leaderID:  -1,
-		tickEvery: tickEvery,
-		clock:     clock,
-		followers: make(map[int32]*followerProgress),
+		tp:         tp,
+		localID:    localID,
+		log:        log,
+		data:       data,
+		producers:  newProducerStates(),
+		snapshotAt: -1,
+		leaderID:   -1,
+		tickEvery:  tickEvery,
+		clock:      clock,
+		followers:  make(map[int32]*followerProgress),
 	}
 	r.setConfig(cfg, b)
 	r.hw = data.HighWatermark()
@@ -150,13 +153,62 @@ func (r *replica) setConfig(cfg config.Topic, b *config.Broker) {
 	r.lagTicks = max(1, int64(b.ReplicaLagTimeMax/r.tickEvery))
 }
 
-// rebuildProducers replays the log's batch headers into the producer state.
+// loadProducers restores the idempotent producer state: from the snapshot
+// the replica left at its last close (or housekeeping), plus the batch
+// headers appended after it; from all batch headers when there is no
+// usable snapshot.
+func (r *replica) loadProducers() error {
+	data, ok, err := r.data.ReadAux(producerSnapshotName)
+	if err == nil && ok {
+		covered, derr := r.producers.decodeSnapshot(data)
+		if derr == nil && covered <= r.data.LogEndOffset() {
+			r.snapshotAt = covered
+			return r.replayProducers(max(covered, r.data.LogStartOffset()))
+		}
+		r.log.Warn().AnErr("err", derr).Int64("covered_to", covered).Int64("log_end", r.data.LogEndOffset()).
+			Msg("ignoring producer state snapshot; rebuilding from the log")
+		// Remove it: once appends pass its offset again (after a machine
+		// crash lost the log's tail), it would describe other batches.
+		if err := r.forgetSnapshot(); err != nil {
+			return err
+		}
+	}
+	return r.rebuildProducers()
+}
+
+// rebuildProducers replays every batch header into the producer state.
 func (r *replica) rebuildProducers() error {
 	r.producers.reset()
-	return r.data.ScanBatches(r.data.LogStartOffset(), func(h storage.BatchHeader) error {
+	r.snapshotAt = -1
+	return r.replayProducers(r.data.LogStartOffset())
+}
+
+func (r *replica) replayProducers(from int64) error {
+	return r.data.ScanBatches(from, func(h storage.BatchHeader) error {
 		r.producers.update(&h, h.BaseOffset+int64(h.LastOffsetDelta))
 		return nil
 	})
+}
+
+// saveProducers snapshots the producer state as of the log end, so the
+// next open replays only what comes after.
+func (r *replica) saveProducers() {
+	leo := r.data.LogEndOffset()
+	if leo == r.snapshotAt {
+		return
+	}
+	if err := r.data.WriteAux(producerSnapshotName, r.producers.encodeSnapshot(leo)); err != nil {
+		r.log.Warn().Err(err).Msg("cannot write producer state snapshot")
+		return
+	}
+	r.snapshotAt = leo
+}
+
+// forgetSnapshot removes the snapshot before the log is truncated: it
+// would describe batches that are about to go.
+func (r *replica) forgetSnapshot() error {
+	r.snapshotAt = -1
+	return r.data.RemoveAux(producerSnapshotName)
 }
 
 // durableEnd is the local log end as the high watermark may count it.
@@ -838,6 +890,12 @@ func (r *replica) truncateFollower(m *truncateFollower) *followerState {
 	if to < leo {
 		r.log.Info().Int64("from", leo).Int64("to", to).Int32("leader_epoch", a.LeaderEpoch).Int64("leader_end", a.EndOffset).
 			Msg("truncating diverged log to the leader's")
+		if err := r.forgetSnapshot(); err != nil {
+			r.log.Error().Err(err).Msg("removing producer snapshot before truncation")
+			st := r.followerStatus(m.leaderEpoch)
+			st.ok, st.err = false, err
+			return st
+		}
 		if err := r.data.TruncateTo(to); err != nil {
 			r.log.Error().Err(err).Msg("truncation failed")
 			st := r.followerStatus(m.leaderEpoch)
@@ -862,6 +920,10 @@ func (r *replica) appendFromLeader(m *appendFromLeader) *followerState {
 	if m.outOfRange {
 		if m.fetchOffset < m.leaderStart {
 			r.log.Info().Int64("fetch_offset", m.fetchOffset).Int64("leader_log_start", m.leaderStart).Msg("far behind the leader: starting over at its log start")
+			if err := r.forgetSnapshot(); err != nil {
+				r.log.Error().Err(err).Msg("removing producer snapshot before reset")
+				return r.followerStatus(m.leaderEpoch)
+			}
 			if err := r.data.TruncateFullyAndStartAt(m.leaderStart); err != nil {
 				r.log.Error().Err(err).Msg("resetting log")
 			}

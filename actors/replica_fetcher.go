@@ -210,6 +210,8 @@ func (f *fetcherActor) Receive(ctx actor.Context) {
 		}
 		if !progressed {
 			f.retryLater()
+		} else {
+			f.backoff = 0 // the backoff grows over a streak of failures only
 		}
 	case *fetcherFetched:
 		f.inFlight = false
@@ -297,8 +299,12 @@ func (f *fetcherActor) kick() {
 	// learns the follower's progress (and commits acks=all). Fetching the
 	// others without it would park the request at the leader for up to
 	// replica.fetch.wait.max.ms with that progress unreported.
+	// The same holds for a partition applying the leader's answer to
+	// OffsetForLeaderEpoch: it is about to join the fetch, and a fetch
+	// sent without it parks at the leader for up to max wait (500 ms)
+	// with nothing to return, delaying the first fetch after a failover.
 	for _, st := range f.parts {
-		if st.busy && st.phase == phaseFetch {
+		if st.busy && (st.phase == phaseFetch || st.phase == phaseTruncate) {
 			return
 		}
 	}
@@ -348,6 +354,12 @@ func (f *fetcherActor) fetched(ctx actor.Context, m *fetcherFetched) {
 	defer func() {
 		if errs > 0 && ok == 0 {
 			f.retryLater()
+		} else if ok > 0 {
+			// The backoff grows over a streak of failures only: never
+			// reset on a live connection, it reached 2 s after a few
+			// leadership moves and then delayed a follower's first fetch
+			// under a new leader by that much.
+			f.backoff = 0
 		}
 	}()
 	for _, p := range m.parts {

@@ -72,6 +72,15 @@ func handleFetch(r *request) answer {
 		}
 
 		notify := make(chan struct{}, 1)
+		// A follower's long poll is also answered when this broker's
+		// metadata changes (a leadership moved): its fetcher sends one
+		// fetch at a time, so a partition it starts to follow from this
+		// leader would otherwise wait out max_wait_ms (500 ms) behind the
+		// parked fetch, holding up acks=all after a failover.
+		var mdChanged <-chan struct{}
+		if req.ReplicaID >= 0 {
+			mdChanged = reps.Metadata().Changed()
+		}
 		replies := make([]chan actors.FetchResult, len(slots))
 		for {
 			asked := 0
@@ -124,7 +133,7 @@ func handleFetch(r *request) answer {
 			}
 			// Nothing (enough) yet: wait until a partition signals news or
 			// max_wait_ms passes, then ask the unsettled ones again.
-			if !waitForNews(r.c, notify, until) {
+			if !waitForNews(r.c, notify, mdChanged, until) {
 				break
 			}
 		}
@@ -186,14 +195,16 @@ func partitionReadLimit(partitionMax, responseMax int32) int32 {
 }
 
 // waitForNews waits for a partition's signal until the deadline. It
-// returns false when the fetch should be answered now (deadline, or the
-// connection is draining for shutdown).
-func waitForNews(c *conn, notify <-chan struct{}, until time.Time) bool {
+// returns false when the fetch should be answered now (deadline, metadata
+// changed, or the connection is draining for shutdown).
+func waitForNews(c *conn, notify, mdChanged <-chan struct{}, until time.Time) bool {
 	t := time.NewTimer(time.Until(until))
 	defer t.Stop()
 	select {
 	case <-notify:
 		return true
+	case <-mdChanged: // nil for consumers: never ready
+		return false
 	case <-t.C:
 		return false
 	case <-c.draining:

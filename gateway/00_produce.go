@@ -96,6 +96,7 @@ func handleProduce(r *request) answer {
 			res, ok := awaitReply(sl.reply, wait)
 			if !ok {
 				sl.p.ErrorCode = kerr.RequestTimedOut.Code
+				r.inf.retainBody = true // the actor still holds these records
 				continue
 			}
 			sl.p.ErrorCode = errorCode(res.Err)

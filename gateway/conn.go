@@ -30,13 +30,17 @@ type inflight struct {
 	corr         int32
 	charge       int64 // bytes reserved from the budgets
 	answer       answer
-	// response is set to encode responses whose bytes are written in parts
-	// (fetch responses that reference stored record batches).
+	// body is the frame, a pooled buffer returned after the response is
+	// written unless retainBody: a handler sets it when an actor may still
+	// hold part of the body (a produce answered by timeout).
+	body       []byte
+	retainBody bool
 }
 
 // request is what a handler's start function sees.
 type request struct {
 	c        *conn
+	inf      *inflight
 	kreq     kmsg.Request
 	version  int16
 	clientID string
@@ -181,8 +185,11 @@ func (c *conn) readBody(r io.Reader, size int) ([]byte, int64, error) {
 			return nil, 0, net.ErrClosed
 		}
 		charged = want
-		grown := make([]byte, capacity)
+		grown := getBuf(capacity)
 		have := copy(grown, body)
+		if body != nil {
+			putBuf(body)
+		}
 		body = grown
 		if _, err := io.ReadFull(r, body[have:]); err != nil {
 			c.release(charged)
@@ -192,6 +199,15 @@ func (c *conn) readBody(r io.Reader, size int) ([]byte, int64, error) {
 			return body, charged, nil
 		}
 		capacity = min(4*capacity, size)
+	}
+}
+
+// finish releases an answered request's budget and recycles its frame.
+func (c *conn) finish(inf *inflight) {
+	c.release(inf.charge)
+	if !inf.retainBody && inf.body != nil {
+		putBuf(inf.body)
+		inf.body = nil
 	}
 }
 
@@ -237,7 +253,8 @@ func (c *conn) start(body []byte) (*inflight, error) {
 	if clientID != nil {
 		cid = *clientID
 	}
-	inf.answer = api.start(&request{c: c, kreq: kreq, version: version, clientID: cid})
+	inf.body = body
+	inf.answer = api.start(&request{c: c, inf: inf, kreq: kreq, version: version, clientID: cid})
 	return inf, nil
 }
 
@@ -247,19 +264,20 @@ func (c *conn) writeLoop() {
 	failed := false
 	for inf := range c.queue {
 		if failed {
+			// Not answered: an actor may still hold the body's records.
 			c.release(inf.charge)
 			continue
 		}
 		resp, err := inf.answer()
 		if err != nil {
 			c.log.Warn().Err(err).Int16("api_key", inf.key).Msg("closing connection: request failed")
-			c.release(inf.charge)
+			c.finish(inf)
 			failed = true
 			c.close()
 			continue
 		}
 		if resp == nil {
-			c.release(inf.charge)
+			c.finish(inf)
 			continue
 		}
 		resp.SetVersion(inf.version)
@@ -284,7 +302,7 @@ func (c *conn) writeLoop() {
 		if err == nil && len(c.queue) == 0 {
 			err = bw.Flush()
 		}
-		c.release(inf.charge)
+		c.finish(inf)
 		if err != nil {
 			c.log.Debug().Err(err).Msg("write failed")
 			failed = true

@@ -22,9 +22,12 @@ const maxRemoteMessage = 64 << 20
 // (LeaderAndIsr, UpdateMetadata, StopReplica, AlterPartition,
 // ControlledShutdown between brokers).
 //
-// gRPC keepalives detect a peer that vanished without a TCP reset within
-// about two seconds, so a broker's termination reaches the controller
-// quickly even across a network partition. A panic while decoding a
+// gRPC keepalives detect a peer that vanished without a TCP reset (hung,
+// or cut off by a partition), but not quickly: grpc-go raises a client's
+// keepalive time to at least 10 s, and protoactor reports an endpoint
+// terminated only from the dialing side, so that takes about 11 s
+// (measured: TestClusterPauseWithinSession). A killed broker's reset is
+// seen in milliseconds. A panic while decoding a
 // message from a peer (an unknown type) is recovered and closes that
 // stream instead of killing the broker.
 func startRemote(system *actor.ActorSystem, cfg Config, log zerolog.Logger) (r *remote.Remote, err error) {

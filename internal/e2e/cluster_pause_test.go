@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/troupe-mq/troupe/internal/harness"
+)
+
+// TestClusterPauseWithinSession: a broker frozen with SIGSTOP until the
+// controller gives up on it over remoting, within its ZooKeeper session
+// (Kafka's default 18 s). gRPC enforces at least 10 s between client
+// keepalive pings, so a hung (not crashed) broker's remoting endpoint is
+// declared dead after about 11 s. Its leaderships move and it leaves every
+// ISR while acks=all producing goes on. Resumed with the same session (so
+// the same broker epoch), it answers the controller's ping, is told its new
+// roles, catches up and rejoins every ISR; a paused controller is deposed
+// by the standbys and resigns when it resumes. Every acknowledged record
+// survives and the replicas end identical.
+func TestClusterPauseWithinSession(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pick func(c *harness.Cluster, leaders map[int32]partState) *harness.Broker
+	}{
+		{"leader", func(c *harness.Cluster, leaders map[int32]partState) *harness.Broker {
+			// A leader that is not the controller (the next case covers that).
+			ctrl := c.Controller(t, 30*time.Second)
+			for _, s := range leaders {
+				if s.leader != ctrl.ID() {
+					return brokerByID(t, c, s.leader)
+				}
+			}
+			t.Fatalf("the controller %d leads every partition", ctrl.ID())
+			return nil
+		}},
+		{"controller", func(c *harness.Cluster, _ map[int32]partState) *harness.Broker {
+			return c.Controller(t, 30*time.Second)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := harness.StartCluster(t, harness.ClusterOptions{Brokers: 3, SessionTimeout: 18 * time.Second})
+			const topic, parts = "paused", 3
+			createReplicated(t, c, topic, parts, 3, map[string]string{"min.insync.replicas": "2"})
+			before := waitPartitions(t, c.Running(), topic, 30*time.Second, fullISR(parts, 3))
+			victim := tc.pick(c, before)
+			// Requests in flight to the frozen broker hold up later batches
+			// until the client gives up on them (see the fencing test).
+			p := startPacedProducer(t, c, topic, 1000, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+				kgo.ProduceRequestTimeout(2*time.Second), kgo.RequestTimeoutOverhead(time.Second))
+			p.waitAcked(t, 500)
+			wasController := c.Controller(t, 30*time.Second) == victim
+			victim.Pause()
+			pausedAt := time.Now()
+			others := live(c, victim)
+			waitPartitions(t, others, topic, 30*time.Second, func(ps map[int32]partState) error {
+				for p, s := range ps {
+					if s.leader < 0 || s.leader == victim.ID() || slices.Contains(s.isr, victim.ID()) {
+						return fmt.Errorf("partition %d: %v", p, s)
+					}
+				}
+				return nil
+			})
+			t.Logf("broker %d (controller: %v) paused; out of every isr after %v", victim.ID(), wasController, time.Since(pausedAt).Round(time.Millisecond))
+			p.waitAcked(t, p.acked.Load()+500)
+			victim.Resume()
+			resumedAt := time.Now()
+			waitPartitions(t, c.Running(), topic, 60*time.Second, fullISR(parts, 3))
+			t.Logf("broker %d back in every isr %v after the resume (paused %v)", victim.ID(),
+				time.Since(resumedAt).Round(time.Millisecond), resumedAt.Sub(pausedAt).Round(time.Millisecond))
+			if l := victim.Log(); strings.Contains(l, "broker registration lost") {
+				t.Fatalf("broker %d lost its ZooKeeper session: the pause was not within the session", victim.ID())
+			}
+			if wasController {
+				c.Controller(t, 30*time.Second)
+				if !strings.Contains(victim.Log(), "resigning as controller") {
+					t.Fatalf("paused controller %d did not resign", victim.ID())
+				}
+			}
+			p.waitAcked(t, p.acked.Load()+500)
+			acks := p.stop(t)
+			checkAcked(t, others[0].Addr(), topic, acks)
+			waitReplicasIdentical(t, c, topic, parts)
+		})
+	}
+}

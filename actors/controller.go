@@ -1423,9 +1423,13 @@ func (c *controllerActor) partitionsOn(id int32) []*messages.PartitionState {
 			continue
 		}
 		for _, p := range t.partitions {
-			// A partition with a write in flight is sent when it commits:
-			// its current state may be about to be superseded.
-			if p.hasState && !p.inFlight && slices.Contains(p.replicas, id) {
+			// A partition with a write in flight is sent too, in its
+			// committed state. Skipping it left a broker that joined during
+			// an ISR change (AlterPartition) without the partition for good:
+			// that commit is answered to the leader only. A leader change
+			// in flight reaches every live replica when it commits, after
+			// this (remoting keeps the order).
+			if p.hasState && slices.Contains(p.replicas, id) {
 				out = append(out, c.ctx.partitionState(t, p))
 			}
 		}

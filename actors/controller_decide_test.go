@@ -111,3 +111,19 @@ func TestPartitionStateReportsDeadLeaderAsNone(t *testing.T) {
 		t.Fatalf("state %+v: want leader -1 and offline [1]", ps)
 	}
 }
+
+// TestPartitionsOnIncludesWritesInFlight: a broker that joins while a
+// partition's ISR change is being committed must still be told the
+// partition (the AlterPartition commit is answered to the leader only).
+func TestPartitionsOnIncludesWritesInFlight(t *testing.T) {
+	p := &ctrlPartition{tp: TopicPartition{"t", 0}, replicas: []int32{1, 2, 3}, hasState: true, inFlight: true,
+		state: cluster.LeaderAndIsr{Leader: 2, LeaderEpoch: 4, ISR: []int32{2}}, zkVersion: 4}
+	c := &controllerActor{ctx: &controllerContext{
+		brokers: map[int32]cluster.BrokerInfo{1: {ID: 1}, 2: {ID: 2}, 3: {ID: 3}},
+		topics:  map[string]*ctrlTopic{"t": {name: "t", partitions: map[int32]*ctrlPartition{0: p}}},
+	}}
+	got := c.partitionsOn(3)
+	if len(got) != 1 || got[0].Leader != 2 || got[0].LeaderEpoch != 4 {
+		t.Fatalf("partitionsOn(3) = %v, want partition t-0 led by 2 at epoch 4", got)
+	}
+}

@@ -88,3 +88,56 @@ func TestClusterPauseWithinSession(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterLaggingFollowerShrinksISR: a follower that stops fetching but
+// stays reachable (frozen for a few seconds: less than the ~11 s remoting
+// keepalive and the 18 s session) is dropped from the ISR by its leader
+// after replica.lag.time.max.ms (1.5 s here), through the controller
+// (AlterPartition), and acks=all producing goes on. Resumed, it catches up
+// and the leader adds it back the same way. The controller never treats it
+// as failed.
+func TestClusterLaggingFollowerShrinksISR(t *testing.T) {
+	c := harness.StartCluster(t, harness.ClusterOptions{Brokers: 3, SessionTimeout: 18 * time.Second,
+		Overrides: map[string]string{"replica.lag.time.max.ms": "1500"}})
+	const topic = "lagging"
+	createReplicated(t, c, topic, 1, 3, map[string]string{"min.insync.replicas": "2"})
+	st := waitPartitions(t, c.Running(), topic, 30*time.Second, fullISR(1, 3))[0]
+	leader := brokerByID(t, c, st.leader)
+	ctrl := c.Controller(t, 30*time.Second)
+	var f *harness.Broker
+	for _, b := range c.Brokers {
+		if b != leader && (f == nil || f == ctrl) {
+			f = b
+		}
+	}
+	p := startPacedProducer(t, c, topic, 1000)
+	p.waitAcked(t, 500)
+	f.Pause()
+	pausedAt := time.Now()
+	var others []*harness.Broker
+	var want []int32
+	for _, b := range c.Brokers {
+		if b != f {
+			others = append(others, b)
+			want = append(want, b.ID())
+		}
+	}
+	waitPartitions(t, others, topic, 30*time.Second, isrIs(leader.ID(), want...))
+	shrunk := time.Since(pausedAt)
+	p.waitAcked(t, p.acked.Load()+500)
+	f.Resume()
+	t.Logf("follower %d paused %v; isr shrank after %v", f.ID(), time.Since(pausedAt).Round(time.Millisecond), shrunk.Round(time.Millisecond))
+	waitPartitions(t, c.Running(), topic, 30*time.Second, fullISR(1, 3))
+	if !strings.Contains(leader.Log(), "change=shrink") {
+		t.Fatalf("leader %d did not ask for the shrink", leader.ID())
+	}
+	for _, b := range c.Brokers {
+		if strings.Contains(b.Log(), "treating broker as failed") {
+			t.Fatalf("broker %d's controller treated a broker as failed: the shrink was not the leader's", b.ID())
+		}
+	}
+	p.waitAcked(t, p.acked.Load()+500)
+	acks := p.stop(t)
+	checkAcked(t, leader.Addr(), topic, acks)
+	waitReplicasIdentical(t, c, topic, 1)
+}

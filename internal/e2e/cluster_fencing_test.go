@@ -30,13 +30,29 @@ import (
 // survived, but asserts nothing about them: as in Kafka, acks=1 promises
 // only that the leader of the moment appended the record, and a deposed
 // leader's unreplicated tail is truncated away.
+//
+// It runs twice: the frozen leader is another broker than the controller,
+// and then the controller's own broker (which must also resign on resume).
 func TestClusterPausedLeaderFenced(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		controller bool
+	}{{"leader", false}, {"leader+controller", true}} {
+		t.Run(tc.name, func(t *testing.T) { pausedLeaderFenced(t, tc.controller) })
+	}
+}
+
+func pausedLeaderFenced(t *testing.T, controller bool) {
 	const session = 2 * time.Second
 	c := harness.StartCluster(t, harness.ClusterOptions{Brokers: 3, SessionTimeout: session})
 	const topic = "fence"
-	createReplicated(t, c, topic, 1, 3, map[string]string{"min.insync.replicas": "2"})
+	createOnLeader(t, c, c.Client(t), topic, pickVictim(t, c, controller))
 	before := waitPartitions(t, c.Running(), topic, 30*time.Second, fullISR(1, 3))[0]
 	old := brokerByID(t, c, before.leader)
+	wasController := c.Controller(t, 30*time.Second) == old
+	if wasController != controller {
+		t.Fatalf("leader %d is controller: %v, want %v", old.ID(), wasController, controller)
+	}
 	var others []*harness.Broker
 	for _, b := range c.Brokers {
 		if b != old {
@@ -122,6 +138,14 @@ func TestClusterPausedLeaderFenced(t *testing.T) {
 	t.Logf("resumed broker %d follows the new leader %v after the resume", old.ID(), time.Since(resumedAt).Round(time.Millisecond))
 	waitPartitions(t, c.Running(), topic, 60*time.Second, fullISR(1, 3))
 	t.Logf("broker %d back in the isr %v after the resume", old.ID(), time.Since(resumedAt).Round(time.Millisecond))
+	if controller {
+		if ctrl := c.Controller(t, 30*time.Second); ctrl == old {
+			t.Fatalf("the paused controller %d is controller again", old.ID())
+		}
+		if !strings.Contains(old.Log(), "resigning as controller") {
+			t.Fatalf("the paused controller %d did not resign", old.ID())
+		}
+	}
 	p.waitAcked(t, p.acked.Load()+500)
 	acks := p.stop(t)
 	checkAcked(t, others[0].Addr(), topic, acks)

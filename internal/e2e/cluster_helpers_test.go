@@ -320,3 +320,14 @@ func waitReplicasIdentical(t *testing.T, c *harness.Cluster, topic string, parti
 	})
 	return out
 }
+
+// acksSoFar returns the acknowledgements received so far.
+func (p *trackedProducer) acksSoFar() []ack {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ack, 0, len(p.mu.acks))
+	for _, a := range p.mu.acks {
+		out = append(out, a)
+	}
+	return out
+}

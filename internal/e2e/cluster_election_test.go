@@ -3,10 +3,12 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/troupe-mq/troupe/internal/harness"
@@ -93,4 +95,59 @@ func TestClusterElectionOnlyFromISR(t *testing.T) {
 	acks := p.stop(t)
 	checkAcked(t, f2.Addr(), topic, acks)
 	waitReplicasIdentical(t, c, topic, 1)
+}
+
+// TestClusterUncleanElection: where a topic allows it
+// (unclean.leader.election.enable), an out-of-sync replica takes an
+// offline partition, losing what only the old leader had; when the old
+// leader returns it truncates its diverged tail to the new leader's log by
+// leader epoch, and the two replicas end identical, every record the new
+// leader acknowledged included.
+func TestClusterUncleanElection(t *testing.T) {
+	c := harness.StartCluster(t, harness.ClusterOptions{Brokers: 2})
+	const topic = "unclean"
+	createReplicated(t, c, topic, 1, 2, map[string]string{"unclean.leader.election.enable": "true", "min.insync.replicas": "1"})
+	st := waitPartitions(t, c.Running(), topic, 30*time.Second, fullISR(1, 2))[0]
+	l := brokerByID(t, c, st.leader)
+	f := c.Brokers[0]
+	if f == l {
+		f = c.Brokers[1]
+	}
+	cl := c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite())
+	produce := func(prefix string, n int) {
+		t.Helper()
+		recs := make([]*kgo.Record, n)
+		for i := range recs {
+			recs[i] = &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "%s-%d", prefix, i)}
+		}
+		produceAll(t, cl, recs)
+	}
+	produce("both", 200)
+	f.Kill()
+	waitPartitions(t, c.Running(), topic, 30*time.Second, isrIs(l.ID(), l.ID()))
+	produce("old-leader-only", 200) // acknowledged with the ISR at min.insync.replicas 1
+	l.Kill()
+	f.Restart()
+	waitPartitions(t, []*harness.Broker{f}, topic, 30*time.Second, isrIs(f.ID(), f.ID()))
+	produce("new-leader", 200)
+	l.Restart()
+	waitPartitions(t, c.Running(), topic, 30*time.Second, fullISR(1, 2))
+	batches := waitReplicasIdentical(t, c, topic, 1)
+	got := consumeN(t, f.Addr(), topic, 400, 30*time.Second)
+	seen := map[string]bool{}
+	for _, r := range got {
+		seen[string(r.Value)] = true
+	}
+	for _, v := range []string{"both-0", "both-199", "new-leader-0", "new-leader-199"} {
+		if !seen[v] {
+			t.Fatalf("record %s missing after the unclean election", v)
+		}
+	}
+	if seen["old-leader-only-0"] {
+		t.Fatalf("records only the old leader had survived an unclean election they cannot survive")
+	}
+	if !strings.Contains(l.Log(), "truncating diverged log") {
+		t.Fatalf("old leader %d did not truncate its diverged tail", l.ID())
+	}
+	t.Logf("%d records, %d batches identical on both replicas", len(got), len(batches[0]))
 }

@@ -18,12 +18,14 @@ import (
 // once, at the offset it was acknowledged at, offsets are contiguous, and
 // once the cluster settles all three replicas of every partition hold the
 // same batches (base offset, leader epoch, CRC), read from the segment
-// files in each broker's data directory.
+// files in each broker's data directory. A consumer reading all along
+// never sees a record that is not in the final log at that offset.
 func TestClusterLeaderKilledRepeatedly(t *testing.T) {
 	c := harness.StartCluster(t, harness.ClusterOptions{Brokers: 3})
 	const topic, parts = "kill-leader", 3
 	createReplicated(t, c, topic, parts, 3, map[string]string{"min.insync.replicas": "2"})
 	p := startPacedProducer(t, c, topic, 1000, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	reader := startReader(t, c, topic)
 	p.waitAcked(t, 1000)
 	for round := 1; round <= 5; round++ {
 		before := waitPartitions(t, c.Running(), topic, 60*time.Second, fullISR(parts, 3))[0]
@@ -52,6 +54,7 @@ func TestClusterLeaderKilledRepeatedly(t *testing.T) {
 	p.waitAcked(t, p.acked.Load()+500)
 	acks := p.stop(t)
 	checkAcked(t, c.Bootstrap()[0], topic, acks)
+	checkReadsCommitted(t, c.Bootstrap()[0], topic, reader.stop(), len(acks))
 	batches := waitReplicasIdentical(t, c, topic, parts)
 	epochs := map[int32]bool{}
 	for _, bs := range batches {

@@ -65,6 +65,7 @@ func pausedLeaderFenced(t *testing.T, controller bool) {
 	// by default (Kafka's clients wait request.timeout.ms likewise).
 	// Shorter here, so the test moves on to the new leader in seconds.
 	p := startPacedProducer(t, c, topic, 1000, kgo.ProduceRequestTimeout(2*time.Second), kgo.RequestTimeoutOverhead(time.Second))
+	reader := startReader(t, c, topic) // must never see what gets truncated
 	p.waitAcked(t, 1000)
 
 	raw := dial(t, old.Addr()) // connected before the pause
@@ -150,6 +151,12 @@ func pausedLeaderFenced(t *testing.T, controller bool) {
 	acks := p.stop(t)
 	checkAcked(t, others[0].Addr(), topic, acks)
 	waitReplicasIdentical(t, c, topic, 1)
+	ends, err := c.Admin(t).ListEndOffsets(testCtx(t, 30*time.Second), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(topic, 0)
+	checkReadsCommitted(t, others[0].Addr(), topic, reader.stop(), int(end.Offset))
 
 	// What became of the acks=1 records (reported, not asserted).
 	survived := 0

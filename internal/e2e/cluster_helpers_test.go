@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -330,4 +331,69 @@ func (p *trackedProducer) acksSoFar() []ack {
 		out = append(out, a)
 	}
 	return out
+}
+
+// readLog is what a consumer running alongside a test read: (partition,
+// offset) -> value.
+type readLog struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	seen   map[ack]string
+	errs   int
+}
+
+// startReader consumes topic from the start on its own goroutine for as
+// long as the test runs (until stop), remembering every record.
+func startReader(t *testing.T, c *harness.Cluster, topic string) *readLog {
+	t.Helper()
+	cl := harness.NewClient(t, c.Bootstrap(), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.MetadataMinAge(100*time.Millisecond), kgo.FetchMaxWait(200*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	rl := &readLog{cancel: cancel, done: make(chan struct{}), seen: map[ack]string{}}
+	go func() {
+		defer close(rl.done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			rl.mu.Lock()
+			fs.EachError(func(string, int32, error) { rl.errs++ })
+			fs.EachRecord(func(r *kgo.Record) { rl.seen[ack{r.Partition, r.Offset}] = string(r.Value) })
+			rl.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-rl.done })
+	return rl
+}
+
+// stop ends the reader and returns what it read.
+func (rl *readLog) stop() map[ack]string {
+	rl.cancel()
+	<-rl.done
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	return rl.seen
+}
+
+// checkReadsCommitted checks that every record a reader saw is in the
+// final log at the offset it was read at: a consumer never sees a record
+// that is later truncated away (it reads only below the high watermark).
+func checkReadsCommitted(t *testing.T, addr, topic string, read map[ack]string, total int) {
+	t.Helper()
+	final := map[ack]string{}
+	for _, r := range consumeN(t, addr, topic, total, 60*time.Second) {
+		final[ack{r.Partition, r.Offset}] = string(r.Value)
+	}
+	bad := 0
+	for at, v := range read {
+		if got, ok := final[at]; !ok || got != v {
+			if bad < 5 {
+				t.Errorf("read %q at %d/%d during the test; the final log has %q there", v, at.partition, at.offset, got)
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d records read during the test are not in the final log", bad, len(read))
+	}
+	t.Logf("%d records read during the test, all in the final log", len(read))
 }

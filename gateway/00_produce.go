@@ -77,7 +77,10 @@ func handleProduce(r *request) answer {
 				if md == nil {
 					md = reps.Metadata()
 				}
-				if _, known := md.Partition(t.Topic, p.Partition); known {
+				// A broker no controller has sent metadata yet (just
+				// started) cannot deny the topic: kgo fails records after
+				// four UNKNOWN_TOPIC_OR_PARTITION answers in a row.
+				if _, known := md.Partition(t.Topic, p.Partition); known || md.ControllerEpoch < 0 {
 					rp.ErrorCode = kerr.NotLeaderForPartition.Code
 				} else {
 					rp.ErrorCode = kerr.UnknownTopicOrPartition.Code

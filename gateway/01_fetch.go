@@ -224,8 +224,11 @@ func anyError(slots []*fetchSlot) bool {
 }
 
 // unknownOrNotLeader is the error for a partition with no local replica.
+// A broker no controller has sent metadata yet (just started) does not
+// know whether the partition exists and says NOT_LEADER_OR_FOLLOWER.
 func unknownOrNotLeader(reps *actors.Replicas, tp actors.TopicPartition) error {
-	if _, ok := reps.Metadata().Partition(tp.Topic, tp.Partition); ok {
+	md := reps.Metadata()
+	if _, ok := md.Partition(tp.Topic, tp.Partition); ok || md.ControllerEpoch < 0 {
 		return actors.ErrNotLeader
 	}
 	return actors.ErrUnknownPartition

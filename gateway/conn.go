@@ -106,11 +106,19 @@ func (c *conn) serve() {
 	c.close()
 }
 
-// drain stops reading new requests; those already read are answered.
+// drainGrace is how long a draining connection still reads requests.
+// Cutting reads at once dropped requests already on their way: a client
+// that had just connected (the listener closes after leaderships moved
+// away, as clients come to learn where) saw its ApiVersions go unanswered,
+// and kgo takes EOF on a connection's first read for a fatal TLS mismatch
+// and fails the records it was producing.
+const drainGrace = 100 * time.Millisecond
+
+// drain stops reading new requests after drainGrace; those read are answered.
 func (c *conn) drain() {
 	c.drainOnce.Do(func() {
 		close(c.draining)
-		_ = c.nc.SetReadDeadline(time.Now())
+		_ = c.nc.SetReadDeadline(time.Now().Add(drainGrace))
 	})
 }
 

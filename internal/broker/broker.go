@@ -165,6 +165,7 @@ func Start(cfg Config) (_ *Broker, err error) {
 		return nil, fmt.Errorf("broker: register broker %d: %w", cfg.ID, err)
 	}
 	undo = append(undo, func() { _ = b.reg.Close() })
+	go b.followRegistration()
 
 	ctrlProps := actors.NewControllerProps(actors.ControllerConfig{BrokerID: cfg.ID, Store: b.store, Broker: cfg.Broker, TickEvery: cfg.TickEvery, Log: log})
 	if b.ctrl, err = b.system.Root.SpawnNamed(ctrlProps, actors.ControllerName); err != nil {
@@ -306,7 +307,16 @@ func (b *Broker) controlledShutdown(ctx context.Context) {
 			addr = b.system.Address()
 		}
 		req := &messages.ControlledShutdownRequest{BrokerId: b.cfg.ID, BrokerEpoch: b.brokerEpoch()}
-		res, err := b.system.Root.RequestFuture(actor.NewPID(addr, actors.ControllerName), req, 15*time.Second).Result()
+		// Moving many leaderships takes a while, but a dead controller must
+		// not hold the shutdown past the caller's deadline.
+		wait := 15 * time.Second
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl))
+		}
+		if wait <= 0 {
+			return
+		}
+		res, err := b.system.Root.RequestFuture(actor.NewPID(addr, actors.ControllerName), req, wait).Result()
 		if err != nil {
 			b.log.Warn().Err(err).Int("try", try).Msg("controlled shutdown: no answer from the controller")
 			continue
@@ -322,6 +332,23 @@ func (b *Broker) controlledShutdown(ctx context.Context) {
 			b.log.Info().Msg("controlled shutdown: leaderships moved")
 		}
 		return
+	}
+}
+
+// followRegistration logs what happens to the broker's registration (lost
+// with an expired session, renewed under a new one, or refused because
+// another live process now holds the id). The Registration keeps trying
+// by itself; reading its events also keeps their queue from growing.
+func (b *Broker) followRegistration() {
+	for ev := range b.reg.Events() {
+		switch ev.Type {
+		case cluster.RegistrationRegistered:
+			b.log.Info().Int64("session", ev.SessionID).Msg("registered in ZooKeeper")
+		case cluster.RegistrationLost:
+			b.log.Warn().Int64("session", ev.SessionID).Msg("registration lost (ZooKeeper session expired); re-registering")
+		case cluster.RegistrationFailed:
+			b.log.Error().Err(ev.Err).Msg("cannot re-register: another live broker holds this id; this broker is out of the cluster until it goes")
+		}
 	}
 }
 

@@ -31,6 +31,19 @@ func (c *clientFlags) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.timeout, "timeout", cli.DefaultTimeout, "bound on admin requests, record delivery, and idle waits of bounded reads")
 }
 
+// run wraps a client command: it builds the options and a context
+// canceled by SIGINT or SIGTERM, then calls fn.
+func (c *clientFlags) run(g *globalFlags, fn func(ctx context.Context, opts cli.Options, cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx, opts, stop, err := c.setup(cmd, g)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		return fn(ctx, opts, cmd, args)
+	}
+}
+
 // setup builds the cli options and a context canceled by SIGINT or SIGTERM.
 func (c *clientFlags) setup(cmd *cobra.Command, g *globalFlags) (context.Context, cli.Options, func(), error) {
 	log, err := g.logger()
@@ -64,15 +77,10 @@ func newTopicCmd(g *globalFlags) *cobra.Command {
 		Use:   "create NAME",
 		Short: "Create a topic",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, opts, stop, err := cf.setup(cmd, g)
-			if err != nil {
-				return err
-			}
-			defer stop()
+		RunE: cf.run(g, func(ctx context.Context, opts cli.Options, cmd *cobra.Command, args []string) error {
 			create.Name = args[0]
 			return cli.CreateTopic(ctx, opts, create, cmd.OutOrStdout())
-		},
+		}),
 	}
 	createCmd.Flags().Int32Var(&create.Partitions, "partitions", -1, "partition count (-1: the broker's num.partitions)")
 	createCmd.Flags().Int16Var(&create.ReplicationFactor, "replication-factor", -1, "replicas per partition (-1: the broker's default.replication.factor)")
@@ -82,14 +90,9 @@ func newTopicCmd(g *globalFlags) *cobra.Command {
 		Use:   "list",
 		Short: "List topic names",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, opts, stop, err := cf.setup(cmd, g)
-			if err != nil {
-				return err
-			}
-			defer stop()
+		RunE: cf.run(g, func(ctx context.Context, opts cli.Options, cmd *cobra.Command, _ []string) error {
 			return cli.ListTopics(ctx, opts, cmd.OutOrStdout())
-		},
+		}),
 	}
 
 	var describe cli.DescribeTopicsConfig
@@ -97,15 +100,10 @@ func newTopicCmd(g *globalFlags) *cobra.Command {
 		Use:   "describe NAME...",
 		Short: "Show partitions, leaders, replicas, ISR and the configs set on topics",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, opts, stop, err := cf.setup(cmd, g)
-			if err != nil {
-				return err
-			}
-			defer stop()
+		RunE: cf.run(g, func(ctx context.Context, opts cli.Options, cmd *cobra.Command, args []string) error {
 			describe.Names = args
 			return cli.DescribeTopics(ctx, opts, describe, cmd.OutOrStdout())
-		},
+		}),
 	}
 	describeCmd.Flags().BoolVar(&describe.AllConfigs, "all-configs", false, "show every config, including defaults")
 
@@ -113,14 +111,9 @@ func newTopicCmd(g *globalFlags) *cobra.Command {
 		Use:   "delete NAME...",
 		Short: "Delete topics",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, opts, stop, err := cf.setup(cmd, g)
-			if err != nil {
-				return err
-			}
-			defer stop()
+		RunE: cf.run(g, func(ctx context.Context, opts cli.Options, cmd *cobra.Command, args []string) error {
 			return cli.DeleteTopics(ctx, opts, args, cmd.OutOrStdout())
-		},
+		}),
 	}
 
 	var alter cli.AlterTopicConfig
@@ -128,15 +121,10 @@ func newTopicCmd(g *globalFlags) *cobra.Command {
 		Use:   "alter-config NAME",
 		Short: "Set or delete topic configs (IncrementalAlterConfigs)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, opts, stop, err := cf.setup(cmd, g)
-			if err != nil {
-				return err
-			}
-			defer stop()
+		RunE: cf.run(g, func(ctx context.Context, opts cli.Options, cmd *cobra.Command, args []string) error {
 			alter.Name = args[0]
 			return cli.AlterTopicConfigs(ctx, opts, alter, cmd.OutOrStdout())
-		},
+		}),
 	}
 	alterCmd.Flags().StringArrayVar(&alter.Set, "set", nil, "config key=value to set (repeatable)")
 	alterCmd.Flags().StringArrayVar(&alter.Delete, "delete", nil, "config key to reset to its default (repeatable)")
@@ -155,17 +143,12 @@ func newProduceCmd(g *globalFlags) *cobra.Command {
 		Long: "Produce each line of stdin (without its newline) as one record. The outcome goes to stderr;\n" +
 			"the exit status is non-zero if any record was not acknowledged.",
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, opts, stop, err := cf.setup(cmd, g)
-			if err != nil {
-				return err
-			}
-			defer stop()
+		RunE: cf.run(g, func(ctx context.Context, opts cli.Options, cmd *cobra.Command, args []string) error {
 			cfg.Topic = args[0]
 			cfg.Idempotent = optionalBool(cmd, "idempotent", idempotent)
-			_, err = cli.Produce(ctx, opts, cfg, cmd.InOrStdin(), cmd.ErrOrStderr())
+			_, err := cli.Produce(ctx, opts, cfg, cmd.InOrStdin(), cmd.ErrOrStderr())
 			return err
-		},
+		}),
 	}
 	cf.bind(cmd.Flags())
 	cmd.Flags().StringVar(&cfg.KeySeparator, "key-separator", "", "split each line at the first occurrence into key and value")
@@ -187,16 +170,11 @@ func newConsumeCmd(g *globalFlags) *cobra.Command {
 			"  \\n newline  \\t tab  \\r carriage return  \\0 NUL  \\\\ backslash\n" +
 			"Without --follow it stops at the high watermarks it saw when it started.",
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, opts, stop, err := cf.setup(cmd, g)
-			if err != nil {
-				return err
-			}
-			defer stop()
+		RunE: cf.run(g, func(ctx context.Context, opts cli.Options, cmd *cobra.Command, args []string) error {
 			cfg.Topic = args[0]
-			_, err = cli.Consume(ctx, opts, cfg, cmd.OutOrStdout())
+			_, err := cli.Consume(ctx, opts, cfg, cmd.OutOrStdout())
 			return err
-		},
+		}),
 	}
 	cf.bind(cmd.Flags())
 	cmd.Flags().StringVar(&cfg.From, "from", "beginning", "beginning, end, OFFSET, -N (N before the end) or @TIMESTAMP_MS")
@@ -225,16 +203,11 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 		Use:   "produce",
 		Short: "Send --records records of --size bytes",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, opts, stop, err := cf.setup(cmd, g)
-			if err != nil {
-				return err
-			}
-			defer stop()
+		RunE: cf.run(g, func(ctx context.Context, opts cli.Options, cmd *cobra.Command, _ []string) error {
 			pcfg.Idempotent = optionalBool(cmd, "idempotent", idempotent)
-			_, err = cli.BenchProduce(ctx, opts, pcfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			_, err := cli.BenchProduce(ctx, opts, pcfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			return err
-		},
+		}),
 	}
 	pf := produceCmd.Flags()
 	pf.StringVar(&pcfg.Topic, "topic", "troupe-bench", "topic (created if missing)")
@@ -255,15 +228,10 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 		Use:   "consume",
 		Short: "Read --records records from the beginning of every partition",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, opts, stop, err := cf.setup(cmd, g)
-			if err != nil {
-				return err
-			}
-			defer stop()
-			_, err = cli.BenchConsume(ctx, opts, ccfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		RunE: cf.run(g, func(ctx context.Context, opts cli.Options, cmd *cobra.Command, _ []string) error {
+			_, err := cli.BenchConsume(ctx, opts, ccfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			return err
-		},
+		}),
 	}
 	cfl := consumeCmd.Flags()
 	cfl.StringVar(&ccfg.Topic, "topic", "troupe-bench", "topic")

@@ -11,7 +11,7 @@ FUZZ_TARGETS := ./storage:FuzzRecover ./storage:FuzzValidateBatch ./gateway:Fuzz
 # Debian packages the tests need: ZooKeeper (with its JRE) for cluster tests, kcat (librdkafka) as a real client.
 TEST_PACKAGES := zookeeper kcat
 
-.PHONY: all build run test test-deps unit fuzz bench proto proto-check lint clean cluster cluster-stop
+.PHONY: all build run test test-deps unit fuzz chaos bench proto proto-check lint clean cluster cluster-stop
 
 all: build
 
@@ -55,6 +55,12 @@ fuzz:
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$${FUZZ_LONG:-5m} $$pkg || exit 1; \
 	done
+
+# chaos repeats the cluster fault tests (kill -9, SIGSTOP, ZooKeeper outages) many
+# times, with the race detector in the brokers too; it is not part of make test.
+CHAOS_COUNT ?= 10
+chaos: test-deps build
+	TROUPE_HARNESS_RACE=1 $(GO) test -count=$(CHAOS_COUNT) -timeout 6h -run 'TestCluster' ./internal/e2e/
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=$${COUNT:-5} ./...

@@ -39,7 +39,9 @@ type (
 	// tick is the logical clock (see replicaManager).
 	tick struct{}
 	// housekeeping asks for retention and checkpointing.
-	housekeeping struct{ retention bool }
+	// housekeeping asks for the flush policy, and for checkpoints and
+	// retention when their intervals are due.
+	housekeeping struct{ retention, checkpoint bool }
 	// startSync is an effect: run sync on another goroutine.
 	startSync struct {
 		upTo int64
@@ -351,8 +353,10 @@ func (a *partitionActor) housekeeping(m *housekeeping) {
 	if err := d.MaybeFlush(); err != nil {
 		a.log.Error().Err(err).Msg("flush failed")
 	}
-	if err := d.Checkpoint(); err != nil {
-		a.log.Error().Err(err).Msg("checkpoint failed")
+	if m.checkpoint {
+		if err := d.Checkpoint(); err != nil {
+			a.log.Error().Err(err).Msg("checkpoint failed")
+		}
 	}
 }
 

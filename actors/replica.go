@@ -733,14 +733,20 @@ func (r *replica) syncDone(upTo int64, err error) {
 	r.maybeSync()
 }
 
+// canAnswer checks a read-only request: a consumer's (replicaID < 0) only
+// at the leader, a replica's at any replica; current_leader_epoch, when
+// given, must be this replica's.
+func (r *replica) canAnswer(replicaID, currentEpoch int32) error {
+	if r.role != roleLeader && replicaID < 0 {
+		return ErrNotLeader
+	}
+	return r.checkEpoch(currentEpoch)
+}
+
 // listOffsets handles ListOffsets.
 func (r *replica) listOffsets(req *ListOffsetsRequest) ListOffsetsResult {
 	res := ListOffsetsResult{Offset: -1, Timestamp: -1, LeaderEpoch: -1}
-	if r.role != roleLeader && req.ReplicaID < 0 {
-		res.Err = ErrNotLeader
-		return res
-	}
-	if err := r.checkEpoch(req.CurrentLeaderEpoch); err != nil {
+	if err := r.canAnswer(req.ReplicaID, req.CurrentLeaderEpoch); err != nil {
 		res.Err = err
 		return res
 	}
@@ -791,11 +797,7 @@ func (r *replica) epochOf(offset int64) int32 {
 // offsetForLeaderEpoch handles OffsetForLeaderEpoch.
 func (r *replica) offsetForLeaderEpoch(req *OffsetForLeaderEpochRequest) OffsetForLeaderEpochResult {
 	res := OffsetForLeaderEpochResult{LeaderEpoch: -1, EndOffset: -1}
-	if r.role != roleLeader && req.ReplicaID < 0 {
-		res.Err = ErrNotLeader
-		return res
-	}
-	if err := r.checkEpoch(req.CurrentLeaderEpoch); err != nil {
+	if err := r.canAnswer(req.ReplicaID, req.CurrentLeaderEpoch); err != nil {
 		res.Err = err
 		return res
 	}

@@ -250,9 +250,13 @@ func (m *replicaManager) tick(ctx actor.Context) {
 	}
 	hk := every(m.cfg.Broker.FlushSchedulerInterval)
 	ret := every(m.cfg.Broker.RetentionCheckInterval)
+	// A checkpoint is an fsynced file per changed partition: every few
+	// seconds, not every flush tick, so a busy broker does not fsync
+	// thousands of files a second.
+	cp := every(m.cfg.Broker.CheckpointInterval)
 	var h *housekeeping
-	if hk || ret {
-		h = &housekeeping{retention: ret}
+	if hk || ret || cp {
+		h = &housekeeping{retention: ret, checkpoint: cp}
 	}
 	partitionTick := m.ticks%partitionTickRatio == 0
 	for _, hp := range m.partitions {

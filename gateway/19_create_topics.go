@@ -14,14 +14,12 @@ package gateway
 // A topic named twice in one request is INVALID_REQUEST for both.
 
 import (
-	"context"
 	"fmt"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/troupe-mq/troupe/actors"
 	"github.com/troupe-mq/troupe/cluster"
 	"github.com/troupe-mq/troupe/internal/config"
 )
@@ -96,16 +94,11 @@ func handleCreateTopics(r *request) answer {
 		if len(waitFor) == 0 || req.TimeoutMillis <= 0 {
 			return resp, nil
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), boundedTimeout(req.TimeoutMillis, s.requestTimeout()))
-		defer cancel()
-		md, _ := waitMetadata(ctx, s.backend.Replicas(), func(md *actors.Metadata) bool {
-			for _, c := range waitFor {
-				if !topicReady(md, c.rt.Topic, c.partitions) {
-					return false
-				}
-			}
-			return true
-		})
+		want := make(map[string]int, len(waitFor))
+		for _, c := range waitFor {
+			want[c.rt.Topic] = c.partitions
+		}
+		md := s.awaitTopics(req.TimeoutMillis, want)
 		for _, c := range waitFor {
 			if !topicReady(md, c.rt.Topic, c.partitions) {
 				c.rt.ErrorCode = kerr.RequestTimedOut.Code

@@ -28,31 +28,39 @@ func handleAlterConfigs(r *request) answer {
 		for _, res := range req.Resources {
 			rr := kmsg.NewAlterConfigsResponseResource()
 			rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
-			var err error
-			switch res.ResourceType {
-			case resourceTopic:
+			err := alterResource(res.ResourceType, func() error {
 				cfg := make(map[string]string, len(res.Configs))
 				for _, c := range res.Configs {
 					if c.Value != nil {
 						cfg[c.Name] = *c.Value
 					}
 				}
-				err = s.checkTopicExists(res.ResourceName)
-				if err == nil {
-					err = config.ValidateTopicConfigs(cfg)
+				if err := s.checkTopicExists(res.ResourceName); err != nil {
+					return err
 				}
-				if err == nil && !req.ValidateOnly {
-					err = s.backend.Admin().SetTopicConfig(res.ResourceName, cfg)
+				if err := config.ValidateTopicConfigs(cfg); err != nil || req.ValidateOnly {
+					return err
 				}
-			case resourceBroker:
-				err = fmt.Errorf("%w: broker configs are static in Troupe; set them in the broker's config file", kerr.InvalidRequest)
-			default:
-				err = fmt.Errorf("%w: resource type %d is not supported", kerr.InvalidRequest, res.ResourceType)
-			}
+				return s.backend.Admin().SetTopicConfig(res.ResourceName, cfg)
+			})
 			rr.ErrorCode = errorCode(err)
 			rr.ErrorMessage = errorMessage(err)
 			resp.Resources = append(resp.Resources, rr)
 		}
 		return resp, nil
 	}
+}
+
+// alterResource runs alterTopic for a topic resource. Broker configs are
+// static in Troupe (set in the config file), and other resource types are
+// not supported: both INVALID_REQUEST, for AlterConfigs and
+// IncrementalAlterConfigs alike.
+func alterResource(rtype kmsg.ConfigResourceType, alterTopic func() error) error {
+	switch rtype {
+	case resourceTopic:
+		return alterTopic()
+	case resourceBroker:
+		return fmt.Errorf("%w: broker configs are static in Troupe; set them in the broker's config file", kerr.InvalidRequest)
+	}
+	return fmt.Errorf("%w: resource type %d is not supported", kerr.InvalidRequest, rtype)
 }

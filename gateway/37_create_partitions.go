@@ -10,7 +10,6 @@ package gateway
 // changing anything.
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -54,16 +53,11 @@ func handleCreatePartitions(r *request) answer {
 		if len(waitFor) == 0 || req.TimeoutMillis <= 0 {
 			return resp, nil
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), boundedTimeout(req.TimeoutMillis, s.requestTimeout()))
-		defer cancel()
-		md, _ = waitMetadata(ctx, s.backend.Replicas(), func(md *actors.Metadata) bool {
-			for _, g := range waitFor {
-				if !topicReady(md, g.rt.Topic, g.count) {
-					return false
-				}
-			}
-			return true
-		})
+		want := make(map[string]int, len(waitFor))
+		for _, g := range waitFor {
+			want[g.rt.Topic] = g.count
+		}
+		md = s.awaitTopics(req.TimeoutMillis, want)
 		for _, g := range waitFor {
 			if !topicReady(md, g.rt.Topic, g.count) {
 				g.rt.ErrorCode = kerr.RequestTimedOut.Code

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"maps"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/troupe-mq/troupe/internal/config"
@@ -28,15 +27,7 @@ func handleIncrementalAlterConfigs(r *request) answer {
 		for _, res := range req.Resources {
 			rr := kmsg.NewIncrementalAlterConfigsResponseResource()
 			rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
-			var err error
-			switch res.ResourceType {
-			case resourceTopic:
-				err = s.incrementalAlterTopic(res, req.ValidateOnly)
-			case resourceBroker:
-				err = fmt.Errorf("%w: broker configs are static in Troupe; set them in the broker's config file", kerr.InvalidRequest)
-			default:
-				err = fmt.Errorf("%w: resource type %d is not supported", kerr.InvalidRequest, res.ResourceType)
-			}
+			err := alterResource(res.ResourceType, func() error { return s.incrementalAlterTopic(res, req.ValidateOnly) })
 			rr.ErrorCode = errorCode(err)
 			rr.ErrorMessage = errorMessage(err)
 			resp.Resources = append(resp.Resources, rr)

@@ -37,6 +37,23 @@ func (s *Server) checkTopicExists(name string) error {
 	return nil
 }
 
+// awaitTopics waits, up to the client's timeout, until every topic in want
+// (name → partition count) has a leader for each partition in this
+// broker's metadata, and returns the metadata last seen.
+func (s *Server) awaitTopics(timeoutMs int32, want map[string]int) *actors.Metadata {
+	ctx, cancel := context.WithTimeout(context.Background(), boundedTimeout(timeoutMs, s.requestTimeout()))
+	defer cancel()
+	md, _ := waitMetadata(ctx, s.backend.Replicas(), func(md *actors.Metadata) bool {
+		for name, n := range want {
+			if !topicReady(md, name, n) {
+				return false
+			}
+		}
+		return true
+	})
+	return md
+}
+
 // topicReady reports whether every partition of a topic has a leader in md.
 func topicReady(md *actors.Metadata, name string, partitions int) bool {
 	t, ok := md.Topics[name]

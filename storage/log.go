@@ -218,12 +218,9 @@ func (l *Log) AppendFromCoordinator(records []byte, leaderEpoch int32) (AppendIn
 }
 
 func (l *Log) appendAsLeader(records []byte, leaderEpoch int32, allowControl bool) (info AppendInfo, err error) {
-	defer func(old bool) {
-		debug.SetPanicOnFault(old)
-		if p := recover(); p != nil {
-			info, err = AppendInfo{}, l.fail("append", faultError(p))
-		}
-	}(debug.SetPanicOnFault(true))
+	defer onFault(debug.SetPanicOnFault(true), func(ferr error) {
+		info, err = AppendInfo{}, l.fail("append", ferr)
+	})
 
 	if err := l.writable(); err != nil {
 		return AppendInfo{}, err
@@ -291,12 +288,9 @@ func (l *Log) appendAsLeader(records []byte, leaderEpoch int32, allowControl boo
 // accepted the batch) and inner records are not walked. The leader epoch cache
 // learns every new epoch seen (epoch -> its first batch's base offset).
 func (l *Log) AppendAsFollower(records []byte) (info AppendInfo, err error) {
-	defer func(old bool) {
-		debug.SetPanicOnFault(old)
-		if p := recover(); p != nil {
-			info, err = AppendInfo{}, l.fail("append", faultError(p))
-		}
-	}(debug.SetPanicOnFault(true))
+	defer onFault(debug.SetPanicOnFault(true), func(ferr error) {
+		info, err = AppendInfo{}, l.fail("append", ferr)
+	})
 
 	if err := l.writable(); err != nil {
 		return AppendInfo{}, err
@@ -549,12 +543,9 @@ func (l *Log) locate(s *segment, off int64) (int64, scanHeader, error) {
 // LogEndOffset (or >= maxOffset) gives an empty region; from outside
 // [LogStartOffset, LogEndOffset] gives ErrOffsetOutOfRange.
 func (l *Log) Read(from int64, maxBytes int32, maxOffset int64, minOneBatch bool) (r Region, err error) {
-	defer func(old bool) {
-		debug.SetPanicOnFault(old)
-		if p := recover(); p != nil {
-			r, err = Region{}, faultError(p)
-		}
-	}(debug.SetPanicOnFault(true))
+	defer onFault(debug.SetPanicOnFault(true), func(ferr error) {
+		r, err = Region{}, ferr
+	})
 
 	if l.closed {
 		return Region{}, ErrClosed
@@ -627,12 +618,9 @@ func (l *Log) clearCursors() { l.cursors = [len(l.cursors)]readCursor{} }
 // the log start starts at the log start). Only headers are read. It stops at
 // the first error fn returns, and returns it.
 func (l *Log) ScanBatches(from int64, fn func(h BatchHeader) error) (err error) {
-	defer func(old bool) {
-		debug.SetPanicOnFault(old)
-		if p := recover(); p != nil {
-			err = faultError(p)
-		}
-	}(debug.SetPanicOnFault(true))
+	defer onFault(debug.SetPanicOnFault(true), func(ferr error) {
+		err = ferr
+	})
 
 	if l.closed {
 		return ErrClosed
@@ -676,12 +664,9 @@ func (l *Log) ScanBatches(from int64, fn func(h BatchHeader) error) (err error) 
 // LogEndOffset is a no-op; offset below the log start empties the log
 // (TruncateFullyAndStartAt).
 func (l *Log) TruncateTo(offset int64) (err error) {
-	defer func(old bool) {
-		debug.SetPanicOnFault(old)
-		if p := recover(); p != nil {
-			err = l.fail("truncate", faultError(p))
-		}
-	}(debug.SetPanicOnFault(true))
+	defer onFault(debug.SetPanicOnFault(true), func(ferr error) {
+		err = l.fail("truncate", ferr)
+	})
 
 	if err := l.writable(); err != nil {
 		return err
@@ -829,12 +814,9 @@ func (l *Log) removeSegments(segs []*segment, why string) error {
 // caller checks offset <= high watermark) and deletes segments wholly below
 // it. The new log start is checkpointed before returning.
 func (l *Log) DeleteRecordsBefore(offset int64) (err error) {
-	defer func(old bool) {
-		debug.SetPanicOnFault(old)
-		if p := recover(); p != nil {
-			err = l.fail("delete records", faultError(p))
-		}
-	}(debug.SetPanicOnFault(true))
+	defer onFault(debug.SetPanicOnFault(true), func(ferr error) {
+		err = l.fail("delete records", ferr)
+	})
 
 	if err := l.writable(); err != nil {
 		return err
@@ -871,12 +853,9 @@ func (l *Log) DeleteRecordsBefore(offset int64) (err error) {
 // watermark. Like Kafka, when the active segment itself is due it is rolled
 // first so it can go, leaving an empty log whose start is the end offset.
 func (l *Log) ApplyRetention() (deleted int, err error) {
-	defer func(old bool) {
-		debug.SetPanicOnFault(old)
-		if p := recover(); p != nil {
-			err = l.fail("retention", faultError(p))
-		}
-	}(debug.SetPanicOnFault(true))
+	defer onFault(debug.SetPanicOnFault(true), func(ferr error) {
+		err = l.fail("retention", ferr)
+	})
 
 	if err := l.writable(); err != nil {
 		return 0, err
@@ -940,12 +919,9 @@ func (l *Log) ApplyRetention() (deleted int, err error) {
 // (their base offset and max timestamp). Returns (-1, -1) when no record is
 // that new (the caller answers LogEndOffset).
 func (l *Log) OffsetForTimestamp(ts int64) (off int64, rts int64, err error) {
-	defer func(old bool) {
-		debug.SetPanicOnFault(old)
-		if p := recover(); p != nil {
-			off, rts, err = -1, -1, faultError(p)
-		}
-	}(debug.SetPanicOnFault(true))
+	defer onFault(debug.SetPanicOnFault(true), func(ferr error) {
+		off, rts, err = -1, -1, ferr
+	})
 
 	if l.closed {
 		return -1, -1, ErrClosed
@@ -1017,13 +993,9 @@ func (l *Log) searchTimestamp(s *segment, ts int64) (int64, int64, bool, error) 
 // such). (-1, -1) if the log has no timestamps. Compressed batches answer
 // with their base offset.
 func (l *Log) MaxTimestampOffset() (off int64, ts int64) {
-	defer func(old bool) {
-		debug.SetPanicOnFault(old)
-		if p := recover(); p != nil {
-			off, ts = -1, -1
-			_ = faultError(p)
-		}
-	}(debug.SetPanicOnFault(true))
+	defer onFault(debug.SetPanicOnFault(true), func(_ error) {
+		off, ts = -1, -1
+	})
 
 	var best *segment
 	for _, s := range l.segs {
@@ -1120,12 +1092,9 @@ func (l *Log) MaybeFlush() error {
 // failed fsync marks the log failed: the page cache may have dropped the
 // data, so only a reopen (recovering from the old recovery point) is safe.
 func (l *Log) Flush() (err error) {
-	defer func(old bool) {
-		debug.SetPanicOnFault(old)
-		if p := recover(); p != nil {
-			err = l.fail("flush", faultError(p))
-		}
-	}(debug.SetPanicOnFault(true))
+	defer onFault(debug.SetPanicOnFault(true), func(ferr error) {
+		err = l.fail("flush", ferr)
+	})
 
 	if err := l.writable(); err != nil {
 		return err
@@ -1166,13 +1135,10 @@ func (l *Log) Flush() (err error) {
 // MarkFlushed(upTo). Batch acknowledgements: one SyncFunc covers every
 // append before it.
 func (l *Log) SyncFunc() (upTo int64, sync func() error) {
-	defer func(old bool) {
-		debug.SetPanicOnFault(old)
-		if p := recover(); p != nil {
-			e := l.fail("sync", faultError(p))
-			upTo, sync = l.recoveryPoint, func() error { return e }
-		}
-	}(debug.SetPanicOnFault(true))
+	defer onFault(debug.SetPanicOnFault(true), func(ferr error) {
+		e := l.fail("sync", ferr)
+		upTo, sync = l.recoveryPoint, func() error { return e }
+	})
 	if err := l.writable(); err != nil {
 		return l.recoveryPoint, func() error { return err }
 	}
@@ -1379,6 +1345,18 @@ func (l *Log) forget(segs ...*segment) {
 // faultError turns a memory fault recovered while reading a mapped file (an
 // I/O error surfaces as SIGBUS under mmap; debug.SetPanicOnFault makes it a
 // panic) into an ErrStorage error. Any other panic is a bug and is re-raised.
+// onFault ends a method that reads or writes through a file mapping. It
+// restores the goroutine's panic-on-fault setting and, if a mapped page
+// faulted (an I/O error under the mapping, a file truncated behind it),
+// hands handle the fault as an ErrStorage error; any other panic goes on.
+// Use: defer onFault(debug.SetPanicOnFault(true), func(err error) {…}).
+func onFault(old bool, handle func(error)) {
+	debug.SetPanicOnFault(old)
+	if p := recover(); p != nil {
+		handle(faultError(p))
+	}
+}
+
 func faultError(r any) error {
 	if _, ok := r.(interface{ Addr() uintptr }); ok {
 		return fmt.Errorf("%w: memory fault reading a mapped file: %v", ErrStorage, r)

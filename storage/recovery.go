@@ -27,12 +27,9 @@ import (
 //
 // What was found is in Recovery() and logged.
 func Open(dir string, cfg Config, opts Options) (log *Log, err error) {
-	defer func(old bool) {
-		debug.SetPanicOnFault(old)
-		if p := recover(); p != nil {
-			log, err = nil, faultError(p)
-		}
-	}(debug.SetPanicOnFault(true))
+	defer onFault(debug.SetPanicOnFault(true), func(ferr error) {
+		log, err = nil, ferr
+	})
 	cfg = cfg.normalized()
 	fs := opts.FS
 	if fs == nil {

@@ -47,6 +47,7 @@ var brokerKeys = []brokerKey{
 	{name: "controlled.shutdown.retry.backoff.ms", def: "5000", kind: kindLong, min: 0, max: math.MaxInt64},
 	{name: "log.retention.check.interval.ms", def: "300000", kind: kindLong, min: 1, max: math.MaxInt64},
 	{name: "log.flush.scheduler.interval.ms", def: "1000", kind: kindLong, min: 1, max: math.MaxInt64, doc: "how often flush.ms and checkpoints are looked at"},
+	{name: "replica.high.watermark.checkpoint.interval.ms", def: "5000", kind: kindLong, min: 1, max: math.MaxInt64, doc: "how often changed high watermarks, recovery points and log starts are checkpointed"},
 	{name: "producer.id.expiration.ms", def: "86400000", kind: kindInt, min: 1, max: math.MaxInt32},
 	{name: "request.timeout.ms", def: "30000", kind: kindInt, min: 1, max: math.MaxInt32, doc: "upper bound for a request a client did not bound itself"},
 	{name: "leader.imbalance.check.interval.seconds", def: "300", kind: kindLong, min: 1, max: math.MaxInt64},
@@ -99,6 +100,7 @@ type Broker struct {
 	ControlledShutdownWait   time.Duration
 	RetentionCheckInterval   time.Duration
 	FlushSchedulerInterval   time.Duration
+	CheckpointInterval       time.Duration
 	ProducerIDExpiration     time.Duration
 	RequestTimeout           time.Duration
 	LeaderImbalanceInterval  time.Duration
@@ -178,6 +180,7 @@ func NewBroker(settings map[string]string) (*Broker, error) {
 	b.ControlledShutdownWait = ms("controlled.shutdown.retry.backoff.ms")
 	b.RetentionCheckInterval = ms("log.retention.check.interval.ms")
 	b.FlushSchedulerInterval = ms("log.flush.scheduler.interval.ms")
+	b.CheckpointInterval = ms("replica.high.watermark.checkpoint.interval.ms")
 	b.ProducerIDExpiration = ms("producer.id.expiration.ms")
 	b.RequestTimeout = ms("request.timeout.ms")
 	b.LeaderImbalanceInterval = time.Duration(i("leader.imbalance.check.interval.seconds")) * time.Second

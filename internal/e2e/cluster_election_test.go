@@ -31,16 +31,7 @@ func TestClusterElectionOnlyFromISR(t *testing.T) {
 	createReplicated(t, c, topic, 1, 3, map[string]string{"min.insync.replicas": "2"})
 	st := waitPartitions(t, c.Running(), topic, 30*time.Second, fullISR(1, 3))[0]
 	l := brokerByID(t, c, st.leader)
-	var f1, f2 *harness.Broker
-	for _, b := range c.Brokers {
-		switch {
-		case b == l:
-		case f1 == nil:
-			f1 = b
-		default:
-			f2 = b
-		}
-	}
+	f1, f2 := otherTwo(c, l)
 	p := startPacedProducer(t, c, topic, 1000)
 	p.waitAcked(t, 500)
 	f1.Kill()

@@ -397,3 +397,14 @@ func checkReadsCommitted(t *testing.T, addr, topic string, read map[ack]string, 
 	}
 	t.Logf("%d records read during the test, all in the final log", len(read))
 }
+
+// otherTwo returns the two brokers of a three-broker cluster that are not b.
+func otherTwo(c *harness.Cluster, b *harness.Broker) (*harness.Broker, *harness.Broker) {
+	var others []*harness.Broker
+	for _, o := range c.Brokers {
+		if o != b {
+			others = append(others, o)
+		}
+	}
+	return others[0], others[1]
+}

@@ -55,13 +55,24 @@ func (l *Log) ReadAux(name string) (data []byte, ok bool, err error) {
 	return data, true, nil
 }
 
-// RemoveAux removes an auxiliary file; a missing one is not an error.
+// RemoveAux removes an auxiliary file and fsyncs the directory, so that a
+// power loss cannot bring it back; a missing one is not an error. The
+// owner removes a file before the log changes under it (the producer
+// snapshot before a truncation): a resurrected one would describe batches
+// that are gone.
 func (l *Log) RemoveAux(name string) error {
 	if err := checkAuxName(name); err != nil {
 		return err
 	}
-	if err := l.fs.Remove(join(l.dir, name)); err != nil && !isNotExist(err) {
+	err := l.fs.Remove(join(l.dir, name))
+	if isNotExist(err) {
+		return nil
+	}
+	if err != nil {
 		return storageErr("remove "+name, err)
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return storageErr("sync dir after removing "+name, err)
 	}
 	return nil
 }

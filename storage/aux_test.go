@@ -38,3 +38,22 @@ func TestAuxFiles(t *testing.T) {
 		t.Fatalf("removing an absent file: %v", err)
 	}
 }
+
+// TestRemoveAuxIsDurable: a removed auxiliary file stays removed across a
+// power loss (the directory is fsynced), so a producer snapshot removed
+// before a truncation cannot come back describing batches that are gone.
+func TestRemoveAuxIsDurable(t *testing.T) {
+	fs := NewMemFS()
+	l := openT(t, fs, "/p", smallConfig(), nil)
+	defer l.Close()
+	if err := l.WriteAux("producer.snapshot", []byte("state")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RemoveAux("producer.snapshot"); err != nil {
+		t.Fatal(err)
+	}
+	c := fs.CrashClone()
+	if _, err := c.Stat("/p/producer.snapshot"); err == nil {
+		t.Fatal("a removed snapshot came back after power loss")
+	}
+}

@@ -86,7 +86,12 @@ type savedHeader struct {
 
 // syncSnapshot is what a SyncFunc covered.
 type syncSnapshot struct {
-	upTo   int64
+	upTo int64
+	// durable is upTo lowered to every truncation since the SyncFunc: the
+	// bytes a finished sync made durable that are still in the log. Above
+	// it, offsets may have been re-appended with other, unsynced batches.
+	// Invariant: durable <= upTo.
+	durable int64
 	segs   []*segment
 	gens   []uint64
 	dirGen uint64
@@ -675,6 +680,15 @@ func (l *Log) TruncateTo(offset int64) (err error) {
 		return fmt.Errorf("%w: truncate to negative offset %d", ErrOffsetOutOfRange, offset)
 	}
 	if offset >= l.LogEndOffset() {
+		// Nothing to cut, but an epoch that starts at the log end has no
+		// batch in this log: a replica that led briefly without appending
+		// holds such an entry, and its leader may not know the epoch.
+		// Keeping it makes the follower ask for that epoch again forever
+		// (Kafka's truncateTo trims the cache in this case too).
+		l.epochs.truncateFromEnd(l.LogEndOffset())
+		if l.epochs.dirty {
+			return l.writeEpochs()
+		}
 		return nil
 	}
 	if offset < l.logStart {
@@ -705,6 +719,7 @@ func (l *Log) TruncateTo(offset int64) (err error) {
 	l.epochs.truncateFromEnd(leo)
 	l.hw = min(l.hw, leo)
 	l.recoveryPoint = min(l.recoveryPoint, leo)
+	l.clampSyncs(leo)
 	l.flushedIndex = noIndexState
 	if err := s.log.Sync(); err != nil {
 		return l.fail("truncate", err)
@@ -753,6 +768,7 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	l.dirDirty = true
 	l.dirGen++
 	l.logStart, l.hw, l.recoveryPoint = offset, offset, offset
+	l.clampSyncs(offset)
 	l.flushedIndex = indexState{Base: offset}
 	l.epochs.clear()
 	if err := l.removeSegments(rest, "truncate fully"); err != nil {
@@ -1143,7 +1159,7 @@ func (l *Log) SyncFunc() (upTo int64, sync func() error) {
 		return l.recoveryPoint, func() error { return err }
 	}
 	upTo = l.LogEndOffset()
-	snap := syncSnapshot{upTo: upTo, dirGen: l.dirGen}
+	snap := syncSnapshot{upTo: upTo, durable: upTo, dirGen: l.dirGen}
 	var files []File
 	// Index files are synced by path: the owner may close a sealed index's
 	// descriptor (it is served by its mapping) while the sync runs.
@@ -1203,13 +1219,18 @@ func (l *Log) SyncFunc() (upTo int64, sync func() error) {
 
 // MarkFlushed records that a SyncFunc covering everything below upTo
 // succeeded: the recovery point advances (persisted by the next Checkpoint).
+// A truncation since the SyncFunc limits the advance to the truncation
+// point: offsets above it may hold batches appended after the sync began.
 func (l *Log) MarkFlushed(upTo int64) {
 	if l.closed {
 		return
 	}
-	upTo = min(upTo, l.LogEndOffset())
-	if upTo > l.recoveryPoint {
-		l.recoveryPoint = upTo
+	for _, sn := range l.syncs {
+		if sn.upTo <= upTo {
+			if reach := min(sn.durable, l.LogEndOffset()); reach > l.recoveryPoint {
+				l.recoveryPoint = reach
+			}
+		}
 	}
 	keep := l.syncs[:0]
 	for _, sn := range l.syncs {
@@ -1225,11 +1246,19 @@ func (l *Log) MarkFlushed(upTo int64) {
 		if sn.dirGen == l.dirGen {
 			l.dirDirty = false
 		}
-		if sn.upTo == l.recoveryPoint {
+		if sn.durable == sn.upTo && sn.upTo == l.recoveryPoint {
 			l.flushedIndex = sn.index
 		}
 	}
 	l.syncs = keep
+}
+
+// clampSyncs lowers what the SyncFuncs in flight will make durable to end,
+// the log end after a truncation.
+func (l *Log) clampSyncs(end int64) {
+	for i := range l.syncs {
+		l.syncs[i].durable = min(l.syncs[i].durable, end)
+	}
 }
 
 // Checkpoint writes the checkpoints that changed: the leader epoch cache

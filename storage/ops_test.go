@@ -618,3 +618,55 @@ func TestDelete(t *testing.T) {
 		mustErrIs(t, err, ErrClosed)
 	})
 }
+
+// TestTruncateToLogEndTrimsEpochs: truncating to the log end cuts nothing
+// but drops epochs that start there. A replica that led an epoch without
+// appending holds one; a leader that never had that epoch answers the
+// follower with an older one, and if the entry stayed the follower would
+// ask about it again and again and never fetch.
+func TestTruncateToLogEndTrimsEpochs(t *testing.T) {
+	fs := NewMemFS()
+	l := openT(t, fs, "/p", smallConfig(), nil)
+	appendN(t, l, 3, 1, 10, 0, 2)
+	if err := l.AssignEpoch(5, l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := l.LatestEpoch(); e != 5 {
+		t.Fatalf("latest epoch %d, want 5", e)
+	}
+	if err := l.TruncateTo(l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := l.LatestEpoch(); e != 2 || l.LogEndOffset() != 3 {
+		t.Fatalf("after truncating to the log end: latest epoch %d, log end %d; want 2, 3", e, l.LogEndOffset())
+	}
+	// The trimmed cache is what a restart finds.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openT(t, fs.CrashClone(), "/p", smallConfig(), nil)
+	defer l.Close()
+	if e, _ := l.LatestEpoch(); e != 2 {
+		t.Fatalf("after reopening: latest epoch %d, want 2", e)
+	}
+}
+
+// TestMarkFlushedAfterTruncation: a sync that began before a truncation
+// does not count the offsets re-appended after it as durable.
+func TestMarkFlushedAfterTruncation(t *testing.T) {
+	l := openT(t, NewMemFS(), "/p", smallConfig(), nil)
+	defer l.Close()
+	appendN(t, l, 10, 1, 10, 0, 0)
+	upTo, sync := l.SyncFunc()
+	if err := l.TruncateTo(4); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 8, 1, 10, 0, 1) // log end 12: offsets 4..11 unsynced
+	if err := sync(); err != nil {
+		t.Fatal(err)
+	}
+	l.MarkFlushed(upTo)
+	if rp := l.RecoveryPoint(); rp > 4 {
+		t.Fatalf("recovery point %d after a sync up to %d that a truncation to 4 overtook", rp, upTo)
+	}
+}

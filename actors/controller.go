@@ -26,17 +26,7 @@ type ControllerConfig struct {
 	Log       zerolog.Logger
 }
 
-// Error codes the controller answers with (Kafka's).
-const (
-	codeNotController          = 41
-	codeOperationNotAttempted  = 55
-	codeInvalidUpdateVersion   = 108
-	codeIneligibleReplica      = 107
-	codeUnknownServerError     = -1
-	codeStaleBrokerEpoch       = 77
-	codeControllerMovedRetry   = 41
-	stopReplicaResendTicksMult = 10 // resend an unanswered StopReplica after this many seconds
-)
+const stopReplicaResendTicksMult = 10 // resend an unanswered StopReplica after this many seconds
 
 // controllerActor runs on every broker. In the standby behavior it waits
 // for /controller to be free and tries to take it; in the active behavior
@@ -1046,19 +1036,19 @@ func (c *controllerActor) alterPartition(ctx actor.Context, req *messages.AlterP
 		answer(codeInvalidUpdateVersion)
 		return
 	}
-	for _, id := range req.NewIsr {
+	for _, id := range req.NewIsr() {
 		if !slices.Contains(p.replicas, id) || (!slices.Contains(p.state.ISR, id) && !c.ctx.eligible(id)) {
 			answer(codeIneligibleReplica)
 			return
 		}
 	}
-	if !slices.Contains(req.NewIsr, req.BrokerId) {
+	if !slices.Contains(req.NewIsr(), req.BrokerId) {
 		answer(codeIneligibleReplica)
 		return
 	}
 	p.inFlight = true
 	c.pendingAlter[tp] = &pendingAlter{sender: ctx.Sender(), req: req}
-	c.writeStates([]stateChange{{tp: tp, state: cluster.LeaderAndIsr{Leader: p.state.Leader, LeaderEpoch: p.state.LeaderEpoch, ISR: slices.Clone(req.NewIsr)},
+	c.writeStates([]stateChange{{tp: tp, state: cluster.LeaderAndIsr{Leader: p.state.Leader, LeaderEpoch: p.state.LeaderEpoch, ISR: req.NewIsr()},
 		expected: p.zkVersion, why: "isr change requested by leader"}})
 }
 

@@ -21,6 +21,11 @@ var (
 	ErrNotEnoughReplicasAfterAppend = errors.New("actors: not enough in-sync replicas after append")
 	// ErrTimeout: the request's deadline passed before it could be answered (REQUEST_TIMED_OUT).
 	ErrTimeout = errors.New("actors: request timed out")
+	// ErrOffsetNotAvailable: the leader's high watermark has not reached the
+	// start of its leader epoch yet, so offsets it would answer could be
+	// below what the previous leader answered (OFFSET_NOT_AVAILABLE,
+	// KIP-207; retriable).
+	ErrOffsetNotAvailable = errors.New("actors: offset not available yet (new leader catching up)")
 	// ErrOffsetOutOfRange: the requested offset is outside [log start, log end] (OFFSET_OUT_OF_RANGE).
 	ErrOffsetOutOfRange = errors.New("actors: offset out of range")
 	// ErrReplicaNotAvailable: the replica is starting, stopping or its log failed to open (REPLICA_NOT_AVAILABLE / KAFKA_STORAGE_ERROR).

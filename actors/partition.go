@@ -26,7 +26,7 @@ type (
 	// opened its log and wants its state. err != nil: the log failed to open.
 	replicaStarted struct {
 		tp  TopicPartition
-		pid *actor.PID
+		inc int64 // the incarnation the manager spawned, to tell an old actor's report apart
 		err error
 	}
 	// stopPartition asks a partition actor to close (and maybe delete) its log.
@@ -38,14 +38,13 @@ type (
 	updateTopicConfig struct{ cfg config.Topic }
 	// tick is the logical clock (see replicaManager).
 	tick struct{}
-	// housekeeping asks for retention and checkpointing.
 	// housekeeping asks for the flush policy, and for checkpoints and
-	// retention when their intervals are due.
-	housekeeping struct{ retention, checkpoint bool }
-	// startSync is an effect: run sync on another goroutine.
-	startSync struct {
-		upTo int64
-		sync func() error
+	// retention when their intervals are due. nowMs is the wall clock the
+	// replica manager's shell read (producer id expiry compares it with
+	// batch timestamps).
+	housekeeping struct {
+		retention, checkpoint bool
+		nowMs                 int64
 	}
 	// syncDone reports a background fsync.
 	syncDone struct {
@@ -78,76 +77,57 @@ type replicaEnv struct {
 // log while other partitions keep serving. Otherwise it is ignored.
 type CrashForTest struct{}
 
-// buffered is a message held while the actor starts, with its sender so
-// a request can still be answered.
-type buffered struct {
-	msg    any
-	sender *actor.PID
-}
-
-// maxBuffered bounds the requests a partition actor holds while it waits
-// for its first state after a (re)start; beyond it they are refused with
-// ErrReplicaNotAvailable and the client retries.
-const maxBuffered = 1024
-
-// partitionActor owns one partition replica and its log. Behaviors:
-// starting (log open, waiting for its state), leading, following.
+// partitionActor is the shell of one partition replica: it opens the log,
+// feeds every message to the replica core (replica.go) and carries out the
+// effects the core returns. The role (leader, follower) lives in the core.
 //
 // Supervision: the replica manager restarts a panicking partition actor;
 // the new instance reopens the log (recovery included) and asks the manager
 // for the partition's current state, so a crash loses no acknowledged data
 // and touches no other partition.
 type partitionActor struct {
-	tp       TopicPartition
-	env      *replicaEnv
-	cfg      config.Topic
-	log      zerolog.Logger
-	behavior actor.Behavior
-	r        *replica // nil until the log is open
-	buffered []buffered
-	deleted  bool
+	tp      TopicPartition
+	inc     int64
+	env     *replicaEnv
+	cfg     config.Topic
+	log     zerolog.Logger
+	r       *replica // nil until the log is open, or when it failed to
+	deleted bool
 }
 
-func newPartitionActor(tp TopicPartition, env *replicaEnv, cfg config.Topic) actor.Producer {
+func newPartitionActor(tp TopicPartition, inc int64, env *replicaEnv, cfg config.Topic) actor.Producer {
 	return func() actor.Actor {
-		a := &partitionActor{
+		return &partitionActor{
 			tp:  tp,
+			inc: inc,
 			env: env,
 			cfg: cfg,
 			log: env.log.With().Str("topic", tp.Topic).Int32("partition", tp.Partition).Logger(),
 		}
-		a.behavior.Become(a.starting)
-		return a
 	}
 }
 
-func (a *partitionActor) dir() string {
-	return partitionDir(a.env.dataDir, a.tp)
-}
-
-// Receive handles lifecycle and the checks shared by every behavior, then
-// delegates to the current behavior.
+// Receive handles lifecycle; everything else goes to the core.
 func (a *partitionActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		a.open(ctx)
+		a.r = openReplica(a.tp, a.env, a.cfg, a.log)
+		var err error
+		if a.r == nil {
+			err = ErrReplicaNotAvailable
+		}
+		ctx.Send(ctx.Parent(), &replicaStarted{tp: a.tp, inc: a.inc, err: err})
 		return
 	case *actor.Restarting:
-		a.close(ErrReplicaNotAvailable)
+		a.close(ctx, ErrReplicaNotAvailable)
 		return
 	case *actor.Stopping:
-		a.close(ErrStopped)
+		a.close(ctx, ErrStopped)
 		return
 	case *stopPartition:
-		err := a.close(ErrStopped)
-		if m.delete && a.r != nil {
-			if derr := a.r.data.Delete(); derr != nil && err == nil {
-				err = derr
-			}
-			a.deleted = true
-		} else if m.delete && !a.deleted {
-			// The log never opened (or failed): its files go all the same.
-			if derr := a.env.fs.RemoveAll(a.dir()); derr != nil && err == nil {
+		err := a.close(ctx, ErrStopped)
+		if m.delete && !a.deleted {
+			if derr := deleteReplicaLog(a.env, a.tp, a.r); derr != nil && err == nil {
 				err = derr
 			}
 			a.deleted = true
@@ -163,271 +143,125 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 			panic(fmt.Sprintf("actors: crash of %s requested by a test", a.tp))
 		}
 		return
-	case *syncDone:
-		if a.r != nil {
-			a.r.syncDone(m.upTo, m.err)
-			a.flushOutbox(ctx)
-		}
-		return
-	case *updateTopicConfig:
-		a.cfg = m.cfg
-		if a.r != nil {
-			a.r.setConfig(m.cfg, a.env.broker)
-			a.r.data.SetConfig(storageConfig(m.cfg))
-		}
+	case actor.SystemMessage, actor.AutoReceiveMessage:
 		return
 	}
-	a.behavior.Receive(ctx)
-	if a.r != nil {
-		a.flushOutbox(ctx)
-	}
-}
-
-// open opens the log, rebuilds producer state and asks for the partition's
-// state. A failure leaves the actor without a log: requests get
-// ErrReplicaNotAvailable and the manager is told.
-func (a *partitionActor) open(ctx actor.Context) {
-	started := time.Now()
-	data, err := storage.Open(a.dir(), storageConfig(a.cfg), storage.Options{FS: a.env.fs, Logger: a.log, Clock: a.env.clock})
-	if err != nil {
-		a.log.Error().Err(err).Msg("cannot open partition log")
-		ctx.Send(ctx.Parent(), &replicaStarted{tp: a.tp, pid: ctx.Self(), err: err})
-		return
-	}
-	r := newReplica(a.tp, a.env.brokerID, data, a.cfg, a.env.broker, a.env.tickEvery, a.env.clock, a.log)
-	if err := r.loadProducers(); err != nil {
-		a.log.Error().Err(err).Msg("cannot rebuild producer state")
-		_ = data.Close()
-		ctx.Send(ctx.Parent(), &replicaStarted{tp: a.tp, pid: ctx.Self(), err: err})
-		return
-	}
-	a.r = r
-	a.log.Debug().Int64("log_start", data.LogStartOffset()).Int64("log_end", data.LogEndOffset()).
-		Dur("took", time.Since(started)).Msg("partition log open")
-	ctx.Send(ctx.Parent(), &replicaStarted{tp: a.tp, pid: ctx.Self()})
-}
-
-// close answers everything waiting with err and closes the log.
-func (a *partitionActor) close(err error) error {
-	for _, b := range a.buffered {
-		refuse(b.msg, ErrReplicaNotAvailable)
-	}
-	a.buffered = nil
 	if a.r == nil {
-		return nil
-	}
-	a.r.failPending(err)
-	a.r.wakeWaiters()
-	if a.deleted {
-		return nil
-	}
-	a.r.saveProducers()
-	cerr := a.r.data.Close()
-	if cerr != nil {
-		a.log.Error().Err(cerr).Msg("closing partition log")
-	}
-	return cerr
-}
-
-// starting waits for the first applyPartitionState, buffering requests.
-func (a *partitionActor) starting(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
-	case *applyPartitionState:
-		if a.r == nil {
-			return
-		}
-		a.apply(ctx, m)
-		held := a.buffered
-		a.buffered = nil
-		for _, b := range held {
-			a.behavior.Receive(&replayContext{Context: ctx, msg: b.msg, sender: b.sender})
-		}
-	case *ProduceRequest, *FetchRequest, *ListOffsetsRequest, *OffsetForLeaderEpochRequest, *DeleteRecordsRequest,
-		*followerStateRequest, *truncateFollower, *appendFromLeader:
-		if a.r == nil || len(a.buffered) >= maxBuffered {
-			refuse(m, ErrReplicaNotAvailable)
-			return
-		}
-		a.buffered = append(a.buffered, buffered{msg: m, sender: ctx.Sender()})
-	}
-}
-
-// apply switches role according to a LeaderAndIsr state.
-func (a *partitionActor) apply(ctx actor.Context, m *applyPartitionState) {
-	if m.cfg != a.cfg {
-		a.cfg = m.cfg
-		a.r.setConfig(m.cfg, a.env.broker)
-		a.r.data.SetConfig(storageConfig(m.cfg))
-	}
-	st := m.state
-	if st.Leader == a.env.brokerID {
-		if err := a.r.becomeLeader(st); err != nil {
-			a.log.Error().Err(err).Msg("cannot become leader")
-			return
-		}
-		a.behavior.Become(a.leading)
+		refuseRequest(ctx.Message(), ErrReplicaNotAvailable)
 		return
 	}
-	a.r.becomeFollower(st)
-	a.behavior.Become(a.following)
+	a.carryOut(ctx, a.r.step(ctx.Message(), ctx.Sender()))
 }
 
-// leading serves clients as the partition's leader.
-func (a *partitionActor) leading(ctx actor.Context) {
-	r := a.r
-	switch m := ctx.Message().(type) {
-	case *applyPartitionState:
-		a.apply(ctx, m)
-	case *ProduceRequest:
-		r.produce(m)
-	case *FetchRequest:
-		r.fetch(m)
-	case *ListOffsetsRequest:
-		reply(m.Reply, r.listOffsets(m))
-	case *OffsetForLeaderEpochRequest:
-		reply(m.Reply, r.offsetForLeaderEpoch(m))
-	case *DeleteRecordsRequest:
-		reply(m.Reply, r.deleteRecords(m))
-	case *alterPartitionResult:
-		r.alterPartitionDone(m.resp, m.err)
-	case *followerStateRequest:
-		ctx.Respond(r.followerStatus(m.leaderEpoch))
-	case *truncateFollower:
-		ctx.Respond(r.followerStatus(m.leaderEpoch))
-	case *appendFromLeader:
-		ctx.Respond(r.followerStatus(m.leaderEpoch))
-	case tick:
-		r.tick()
-	case *housekeeping:
-		a.housekeeping(m)
-	}
-}
-
-// following is the follower behavior: the replica copies its leader's log
-// (replication arrives with the cluster mode); clients are sent to the
-// leader.
-func (a *partitionActor) following(ctx actor.Context) {
-	r := a.r
-	switch m := ctx.Message().(type) {
-	case *applyPartitionState:
-		a.apply(ctx, m)
-	case *ProduceRequest:
-		reply(m.Reply, ProduceResult{Err: ErrNotLeader, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
-	case *FetchRequest:
-		r.fetch(m)
-	case *ListOffsetsRequest:
-		reply(m.Reply, r.listOffsets(m))
-	case *OffsetForLeaderEpochRequest:
-		reply(m.Reply, r.offsetForLeaderEpoch(m))
-	case *DeleteRecordsRequest:
-		reply(m.Reply, DeleteRecordsResult{Err: ErrNotLeader, LowWatermark: -1})
-	case *followerStateRequest:
-		ctx.Respond(r.followerStatus(m.leaderEpoch))
-	case *truncateFollower:
-		ctx.Respond(r.truncateFollower(m))
-	case *appendFromLeader:
-		ctx.Respond(r.appendFromLeader(m))
-	case tick:
-		r.tick()
-	case *housekeeping:
-		a.housekeeping(m)
-	}
-}
-
-func (a *partitionActor) housekeeping(m *housekeeping) {
-	d := a.r.data
-	if m.retention {
-		// Producers quiet for producer.id.expiration.ms are forgotten (as in
-		// Kafka), and the state is snapshotted for a quick next open.
-		cutoff := a.env.clock().Add(-a.env.broker.ProducerIDExpiration).UnixMilli()
-		if n := a.r.producers.expire(cutoff); n > 0 {
-			a.log.Debug().Int("producers", n).Msg("expired idle producer ids")
-		}
-		a.r.saveProducers()
-		if n, err := d.ApplyRetention(); err != nil {
-			a.log.Error().Err(err).Msg("retention failed")
-		} else if n > 0 {
-			a.log.Info().Int("segments", n).Int64("log_start", d.LogStartOffset()).Msg("retention removed segments")
-		}
-	}
-	if err := d.MaybeFlush(); err != nil {
-		a.log.Error().Err(err).Msg("flush failed")
-	}
-	if m.checkpoint {
-		if err := d.Checkpoint(); err != nil {
-			a.log.Error().Err(err).Msg("checkpoint failed")
-		}
-	}
-}
-
-// flushOutbox carries out what the replica asked for.
-func (a *partitionActor) flushOutbox(ctx actor.Context) {
-	out := a.r.outbox
-	if len(out) == 0 {
-		return
-	}
-	a.r.outbox = nil
-	for _, e := range out {
+// carryOut executes the core's effects.
+func (a *partitionActor) carryOut(ctx actor.Context, effects []effect) {
+	for _, e := range effects {
 		switch e := e.(type) {
+		case answer:
+			e.deliver()
+		case reply:
+			if to, ok := e.to.(*actor.PID); ok && to != nil {
+				ctx.Send(to, e.msg)
+			}
+		case wake:
+			wakeAll(e.notify)
+		case proposeISR:
+			ctx.Send(ctx.Parent(), e.req)
 		case *startSync:
 			self, system := ctx.Self(), ctx.ActorSystem()
 			go func() {
 				err := e.sync()
 				system.Root.Send(self, &syncDone{upTo: e.upTo, err: err})
 			}()
-		case *messages.AlterPartitionRequest:
-			ctx.Send(ctx.Parent(), e)
 		default:
 			panic(fmt.Sprintf("actors: unknown replica effect %T", e))
 		}
 	}
 }
 
-// refuse answers a client request that cannot be served now.
-func refuse(m any, err error) {
-	switch m := m.(type) {
-	case *ProduceRequest:
-		reply(m.Reply, ProduceResult{Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
-	case *FetchRequest:
-		reply(m.Reply, FetchResult{Err: err, HighWatermark: -1, LastStable: -1, LogStartOffset: -1, LogEndOffset: -1})
-	case *ListOffsetsRequest:
-		reply(m.Reply, ListOffsetsResult{Err: err, Offset: -1, Timestamp: -1, LeaderEpoch: -1})
-	case *OffsetForLeaderEpochRequest:
-		reply(m.Reply, OffsetForLeaderEpochResult{Err: err, LeaderEpoch: -1, EndOffset: -1})
-	case *DeleteRecordsRequest:
-		reply(m.Reply, DeleteRecordsResult{Err: err, LowWatermark: -1})
+// wakeAll signals parked long-polls without blocking.
+func wakeAll(notify []chan<- struct{}) {
+	for _, ch := range notify {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// storageConfig maps a topic's effective config to the log's.
-func storageConfig(t config.Topic) storage.Config {
-	c := storage.DefaultConfig()
-	c.SegmentBytes = t.SegmentBytes
-	c.SegmentMs = t.SegmentMs
-	c.IndexIntervalBytes = t.IndexIntervalBytes
-	c.SegmentIndexBytes = t.SegmentIndexBytes
-	c.MaxMessageBytes = t.MaxMessageBytes
-	c.RetentionBytes = t.RetentionBytes
-	c.RetentionMs = t.RetentionMs
-	c.FlushMessages = t.FlushMessages
-	c.FlushMs = t.FlushMs
-	c.FileDeleteDelay = t.FileDeleteDelay
-	return c
+// openReplica opens a partition's log and builds its core; nil when the
+// log cannot be opened or its producer state rebuilt (logged).
+func openReplica(tp TopicPartition, env *replicaEnv, cfg config.Topic, log zerolog.Logger) *replica {
+	data, err := storage.Open(partitionDir(env.dataDir, tp), storageConfig(cfg), storage.Options{FS: env.fs, Logger: log, Clock: env.clock})
+	if err != nil {
+		log.Error().Err(err).Msg("cannot open partition log")
+		return nil
+	}
+	r := newReplica(tp, env.brokerID, data, cfg, env.broker, env.tickEvery, log)
+	if err := r.loadProducers(); err != nil {
+		log.Error().Err(err).Msg("cannot rebuild producer state")
+		_ = data.Close()
+		return nil
+	}
+	log.Debug().Int64("log_start", data.LogStartOffset()).Int64("log_end", data.LogEndOffset()).Msg("partition log open")
+	return r
 }
 
-// replayContext replays a buffered message through a behavior: it reports
-// the buffered message and its original sender, and answers that sender.
-type replayContext struct {
-	actor.Context
-	msg    any
-	sender *actor.PID
+// deleteReplicaLog removes a stopped replica's log (r may be nil: a log
+// that never opened goes all the same).
+func deleteReplicaLog(env *replicaEnv, tp TopicPartition, r *replica) error {
+	if r != nil {
+		return r.data.Delete()
+	}
+	return env.fs.RemoveAll(partitionDir(env.dataDir, tp))
 }
 
-func (c *replayContext) Message() any       { return c.msg }
-func (c *replayContext) Sender() *actor.PID { return c.sender }
-func (c *replayContext) Respond(resp any) {
-	if c.sender != nil {
-		c.Context.Send(c.sender, resp)
+// close answers everything waiting with err and closes the log.
+func (a *partitionActor) close(ctx actor.Context, err error) error {
+	if a.r == nil {
+		return nil
+	}
+	a.carryOut(ctx, a.r.close(err))
+	if a.deleted {
+		return nil
+	}
+	return closeReplicaLog(a.r, a.log)
+}
+
+// closeReplicaLog snapshots the producer state and closes the log.
+func closeReplicaLog(r *replica, log zerolog.Logger) error {
+	r.saveProducers()
+	cerr := r.data.Close()
+	if cerr != nil {
+		log.Error().Err(cerr).Msg("closing partition log")
+	}
+	return cerr
+}
+
+// refusal is the answer to a gateway request that cannot be served now
+// (nil for any other message).
+func refusal(m any, err error) answer {
+	switch m := m.(type) {
+	case *ProduceRequest:
+		return replyTo[ProduceResult]{m.Reply, ProduceResult{Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}}
+	case *FetchRequest:
+		return replyTo[FetchResult]{m.Reply, FetchResult{Err: err, HighWatermark: -1, LastStable: -1, LogStartOffset: -1, LogEndOffset: -1}}
+	case *ListOffsetsRequest:
+		return replyTo[ListOffsetsResult]{m.Reply, ListOffsetsResult{Err: err, Offset: -1, Timestamp: -1, LeaderEpoch: -1}}
+	case *OffsetForLeaderEpochRequest:
+		return replyTo[OffsetForLeaderEpochResult]{m.Reply, OffsetForLeaderEpochResult{Err: err, LeaderEpoch: -1, EndOffset: -1}}
+	case *DeleteRecordsRequest:
+		return replyTo[DeleteRecordsResult]{m.Reply, DeleteRecordsResult{Err: err, LowWatermark: -1}}
+	}
+	return nil
+}
+
+// refuseRequest answers a gateway request for a replica whose log is not
+// open. A fetcher's message gets no answer: the fetcher starts the
+// partition over when the manager re-registers it.
+func refuseRequest(m any, err error) {
+	if a := refusal(m, err); a != nil {
+		a.deliver()
 	}
 }
 

@@ -1,9 +1,7 @@
 package actors
 
 import (
-	"errors"
 	"fmt"
-	"hash/crc32"
 	"slices"
 	"time"
 
@@ -26,7 +24,7 @@ func (tp TopicPartition) String() string { return fmt.Sprintf("%s-%d", tp.Topic,
 type role uint8
 
 const (
-	roleNone     role = iota // no LeaderAndIsr applied yet, or stopped
+	roleNone     role = iota // no LeaderAndIsr applied yet
 	roleLeader               // serves produce and fetch, tracks followers
 	roleFollower             // copies the leader's log
 )
@@ -41,52 +39,45 @@ func (r role) String() string {
 	return "none"
 }
 
-// followerProgress is what the leader knows of one follower.
-type followerProgress struct {
-	// leo is the follower's log end offset as its last fetch reported it;
-	// -1 until it fetches under this leader epoch.
-	leo int64
-	// lastCaughtUp is the tick at which the follower was last known to have
-	// everything the leader had (Kafka's lastCaughtUpTimeMs).
-	lastCaughtUp int64
-	// leoAtLastFetch / lastFetch: the leader's log end and the tick at the
-	// previous fetch, to credit a follower that caught up to it.
-	leoAtLastFetch int64
-	lastFetch      int64
-	brokerEpoch    int64
-}
-
-// pendingAck is an acks=all produce waiting for the high watermark.
-type pendingAck struct {
-	lastOffset int64 // committed when hw > lastOffset
-	result     ProduceResult
-	reply      chan<- ProduceResult
-	deadline   int64 // tick
-}
-
-// waiter is a parked long-poll fetch.
-type waiter struct {
-	notify chan<- struct{}
-	until  time.Time
-}
-
-// replica is the state machine of one partition replica: its log, its role
-// and the replication bookkeeping. It has no goroutines and does no
-// messaging; the partitionActor feeds it and carries out what it asks for
-// through the outbox.
+// The replica core.
 //
-// Not safe for concurrent use: the owning partition actor serializes access.
+// A replica is the deterministic state machine of one partition replica:
+// its log, its role and the replication bookkeeping. It has no goroutines,
+// reads no clock and does no messaging. step feeds it one input and returns
+// the effects it asks for, in order; its shell (the partitionActor, or the
+// simulator's node) carries them out. Its storage is a storage.Log over the
+// FS seam, called synchronously: appends and truncations are state of the
+// core, not effects, while an fsync (the one slow storage call) is an effect
+// (startSync) whose result comes back as an input (syncDone).
+//
+// Inputs: *applyPartitionState (LeaderAndIsr), tick, *housekeeping,
+// *syncDone, *updateTopicConfig, the gateway's requests (*ProduceRequest,
+// *FetchRequest, *ListOffsetsRequest, *OffsetForLeaderEpochRequest,
+// *DeleteRecordsRequest), *alterPartitionResult, and the fetcher's
+// *followerStateRequest, *truncateFollower and *appendFromLeader.
+//
+// Effects: answer (a reply to a gateway request, delivered without ever
+// blocking), reply (the answer to a fetcher's message, to its sender),
+// wake (parked long-polls to signal), proposeISR (an AlterPartition for
+// the controller) and *startSync.
+//
+// Checks that hold in every role run in step; the rest is the role's:
+// replica_leader.go, replica_follower.go.
+//
+// Not safe for concurrent use: the owning shell serializes access.
 type replica struct {
 	tp      TopicPartition
 	topicID []byte
 	localID int32
 	log     zerolog.Logger
 	cfg     config.Topic
+	// broker is the broker-wide configuration (replica.lag.time.max.ms).
+	broker *config.Broker
 	// lagTicks is replica.lag.time.max.ms in ticks.
 	lagTicks int64
-	// tickEvery is the wall duration of one tick (for request timeouts).
+	// tickEvery is the duration one tick stands for (request timeouts
+	// arrive as durations and are counted in ticks).
 	tickEvery time.Duration
-	clock     func() time.Time
 
 	data      *storage.Log
 	producers *producerStates
@@ -104,54 +95,420 @@ type replica struct {
 
 	// Leader state.
 	// Invariant: data.LogStartOffset() <= hw <= data.LogEndOffset().
-	hw        int64
-	followers map[int32]*followerProgress
-	pending   []pendingAck // ordered by lastOffset
-	waiters   []waiter
-	// alterInFlight is the ISR the leader asked the controller to commit;
-	// nil when none is outstanding. Only one change is in flight at a time.
-	alterInFlight []int32
-	// syncedTo is the offset below which the local log is fsynced, used in
-	// place of the log end for the high watermark when flush.messages=1.
-	syncedTo    int64
+	hw int64
+	// epochStart is the log end at which this leader's epoch began: the
+	// high watermark it publishes to consumers must first reach it, or a
+	// consumer could see the high watermark go back after a leader change
+	// (KIP-207; the old leader's high watermark is at most epochStart).
+	epochStart int64
+	followers  map[int32]*followerProgress
+	pending    []pendingAck // ordered by lastOffset
+	waiters    []waiter
+	// alter is the ISR change the leader asked the controller to commit
+	// (nil: none). Only one change is in flight at a time.
+	alter *alterState
+	// refused is the last proposal the controller refused, with the state
+	// it was made in (proposalKey); the same proposal is not made again
+	// until something in it changed, or refusedRetryTicks pass.
+	refused   string
+	refusedAt int64
+	// syncRunning: a startSync is out (flush.messages=1); its syncDone
+	// comes back before the next starts.
 	syncRunning bool
-	// alterSentAt is the tick alterInFlight was sent; an answer that never
-	// comes (controller gone) is given up after alterTimeoutTicks.
-	alterSentAt int64
 
 	// Follower state: needsTruncation is set on becoming a follower and
 	// cleared once the log was checked against the leader's epochs.
 	needsTruncation bool
 
-	ticks int64
+	// held are requests that arrived before the first LeaderAndIsr (the
+	// actor just (re)started); they are stepped once it is applied.
+	held []heldInput
 
-	// outbox collects what the actor must send after the current message.
-	outbox []any
+	ticks int64
+	// out collects the effects of the input being stepped.
+	out []effect
 }
 
-func newReplica(tp TopicPartition, localID int32, data *storage.Log, cfg config.Topic, b *config.Broker, tickEvery time.Duration, clock func() time.Time, log zerolog.Logger) *replica {
+// followerProgress is what the leader knows of one follower.
+type followerProgress struct {
+	// leo is the follower's log end offset as its last fetch reported it;
+	// -1 until it fetches under this leader epoch.
+	leo int64
+	// lastCaughtUp is the tick at which the follower was last known to have
+	// everything the leader had (Kafka's lastCaughtUpTimeMs).
+	lastCaughtUp int64
+	// leoAtLastFetch / lastFetch: the leader's log end and the tick at the
+	// previous fetch, to credit a follower that caught up to it.
+	leoAtLastFetch int64
+	lastFetch      int64
+	// brokerEpoch is the newest broker epoch the follower's fetches
+	// carried (KIP-903), -1 until one does. A fetch with an older one comes
+	// from a previous incarnation of the broker and is refused.
+	brokerEpoch int64
+}
+
+// alterState is an ISR change in flight.
+type alterState struct {
+	isr    []int32
+	key    string
+	sentAt int64
+}
+
+// pendingAck is an acks=all produce waiting for the high watermark.
+type pendingAck struct {
+	lastOffset int64 // committed when hw > lastOffset
+	result     ProduceResult
+	reply      chan<- ProduceResult
+	deadline   int64 // tick
+}
+
+// waiter is a parked long-poll fetch.
+type waiter struct {
+	notify   chan<- struct{}
+	parkedAt int64 // tick
+}
+
+// heldInput is an input held until the replica has a role.
+type heldInput struct {
+	msg  any
+	from any
+}
+
+// maxHeld bounds the requests a replica holds while it waits for its first
+// state after a (re)start; beyond it they are refused with
+// ErrReplicaNotAvailable and the client retries.
+const maxHeld = 1024
+
+// Effects a replica returns.
+type (
+	effect any
+	// answer is a reply to a gateway request: deliver sends it on the
+	// request's own channel, which has room for it, without blocking.
+	answer interface{ deliver() }
+	// wake signals parked long-polls that something changed.
+	wake struct{ notify []chan<- struct{} }
+	// proposeISR asks the controller to commit an ISR change; the replica
+	// manager forwards it (and resends it to a new controller).
+	proposeISR struct {
+		req *messages.AlterPartitionRequest
+	}
+	// startSync: run sync off the actor and report syncDone.
+	startSync struct {
+		upTo int64
+		sync func() error
+	}
+)
+
+// replyTo is the answer effect for a request with a reply channel of T.
+type replyTo[T any] struct {
+	ch chan<- T
+	v  T
+}
+
+func (r replyTo[T]) deliver() {
+	select {
+	case r.ch <- r.v:
+	default:
+	}
+}
+
+func newReplica(tp TopicPartition, localID int32, data *storage.Log, cfg config.Topic, b *config.Broker, tickEvery time.Duration, log zerolog.Logger) *replica {
 	r := &replica{
 		tp:         tp,
 		localID:    localID,
 		log:        log,
+		broker:     b,
 		data:       data,
 		producers:  newProducerStates(),
 		snapshotAt: -1,
 		leaderID:   -1,
 		tickEvery:  tickEvery,
-		clock:      clock,
 		followers:  make(map[int32]*followerProgress),
 	}
-	r.setConfig(cfg, b)
+	r.setConfig(cfg)
 	r.hw = data.HighWatermark()
-	r.syncedTo = data.LogEndOffset()
 	return r
 }
 
-func (r *replica) setConfig(cfg config.Topic, b *config.Broker) {
+func (r *replica) setConfig(cfg config.Topic) {
 	r.cfg = cfg
-	r.lagTicks = max(1, int64(b.ReplicaLagTimeMax/r.tickEvery))
+	r.lagTicks = max(1, int64(r.broker.ReplicaLagTimeMax/r.tickEvery))
 }
+
+// emit records an effect of the current input.
+func (r *replica) emit(e effect) { r.out = append(r.out, e) }
+
+func answerWith[T any](r *replica, ch chan<- T, v T) { r.emit(replyTo[T]{ch: ch, v: v}) }
+
+// step takes one input and returns the effects it causes, in order. from
+// identifies the sender of messages answered by respond.
+func (r *replica) step(msg any, from any) []effect {
+	r.stepOne(msg, from)
+	out := r.out
+	r.out = nil
+	return out
+}
+
+func (r *replica) stepOne(msg any, from any) {
+	switch m := msg.(type) {
+	case *applyPartitionState:
+		r.apply(m)
+		return
+	case tick:
+		r.tick()
+		return
+	case *housekeeping:
+		r.housekeeping(m)
+		return
+	case *syncDone:
+		r.syncDone(m.upTo, m.err)
+		return
+	case *updateTopicConfig:
+		r.setConfig(m.cfg)
+		r.data.SetConfig(storageConfig(m.cfg))
+		return
+	case *alterPartitionResult:
+		r.alterPartitionDone(m.resp, m.err)
+		return
+	}
+	if r.role == roleNone {
+		if len(r.held) >= maxHeld {
+			r.refuse(msg, from, ErrReplicaNotAvailable)
+			return
+		}
+		r.held = append(r.held, heldInput{msg: msg, from: from})
+		return
+	}
+	switch m := msg.(type) {
+	case *ProduceRequest:
+		r.produce(m)
+	case *FetchRequest:
+		r.fetch(m)
+	case *ListOffsetsRequest:
+		answerWith(r, m.Reply, r.listOffsets(m))
+	case *OffsetForLeaderEpochRequest:
+		answerWith(r, m.Reply, r.offsetForLeaderEpoch(m))
+	case *DeleteRecordsRequest:
+		answerWith(r, m.Reply, r.deleteRecords(m))
+	case *followerStateRequest:
+		r.emit(reply{to: from, msg: r.followerReady(m.leaderEpoch)})
+	case *truncateFollower:
+		r.emit(reply{to: from, msg: r.truncateFollower(m)})
+	case *appendFromLeader:
+		r.emit(reply{to: from, msg: r.appendFromLeader(m)})
+	}
+}
+
+// apply switches role according to a LeaderAndIsr state, then steps the
+// inputs held while the replica had none.
+func (r *replica) apply(m *applyPartitionState) {
+	if m.cfg != r.cfg {
+		r.setConfig(m.cfg)
+		r.data.SetConfig(storageConfig(m.cfg))
+	}
+	st := m.state
+	if st.Leader == r.localID {
+		if err := r.becomeLeader(st); err != nil {
+			r.log.Error().Err(err).Msg("cannot become leader")
+			return
+		}
+	} else {
+		r.becomeFollower(st)
+	}
+	held := r.held
+	r.held = nil
+	for _, h := range held {
+		r.stepOne(h.msg, h.from)
+	}
+}
+
+func (r *replica) applyAssignment(st *messages.PartitionState) {
+	r.topicID = st.TopicId
+	r.leaderID = st.Leader
+	r.leaderEpoch = st.LeaderEpoch
+	r.partitionEpoch = st.PartitionEpoch
+	r.replicas = slices.Clone(st.Replicas)
+	r.isr = slices.Clone(st.Isr)
+}
+
+// checkEpoch validates a client's current_leader_epoch (-1: not given).
+func (r *replica) checkEpoch(current int32) error {
+	switch {
+	case current < 0 || current == r.leaderEpoch:
+		return nil
+	case current < r.leaderEpoch:
+		return ErrFencedLeaderEpoch
+	default:
+		return ErrUnknownLeaderEpoch
+	}
+}
+
+// canAnswer checks a read-only request: a consumer's (replicaID < 0) only
+// at the leader, a replica's at any replica; current_leader_epoch, when
+// given, must be this replica's.
+func (r *replica) canAnswer(replicaID, currentEpoch int32) error {
+	if r.role != roleLeader && replicaID < 0 {
+		return ErrNotLeader
+	}
+	return r.checkEpoch(currentEpoch)
+}
+
+// offsetForLeaderEpoch handles OffsetForLeaderEpoch.
+func (r *replica) offsetForLeaderEpoch(req *OffsetForLeaderEpochRequest) OffsetForLeaderEpochResult {
+	res := OffsetForLeaderEpochResult{LeaderEpoch: -1, EndOffset: -1}
+	if err := r.canAnswer(req.ReplicaID, req.CurrentLeaderEpoch); err != nil {
+		res.Err = err
+		return res
+	}
+	res.LeaderEpoch, res.EndOffset = r.data.EndOffsetForEpoch(req.LeaderEpoch)
+	return res
+}
+
+// listOffsets handles ListOffsets.
+func (r *replica) listOffsets(req *ListOffsetsRequest) ListOffsetsResult {
+	res := ListOffsetsResult{Offset: -1, Timestamp: -1, LeaderEpoch: -1}
+	if err := r.canAnswer(req.ReplicaID, req.CurrentLeaderEpoch); err != nil {
+		res.Err = err
+		return res
+	}
+	res.LeaderEpoch = r.leaderEpoch
+	upTo := r.hw
+	if req.ReplicaID >= 0 {
+		upTo = r.data.LogEndOffset()
+	} else if req.Timestamp != -2 && !r.hwPublished() {
+		// KIP-207: until this leader's high watermark reaches its epoch's
+		// start, it may be below what the previous leader answered.
+		res.Err = ErrOffsetNotAvailable
+		return res
+	}
+	switch req.Timestamp {
+	case -1: // latest
+		res.Offset = upTo
+	case -2: // earliest
+		res.Offset = r.data.LogStartOffset()
+	case -3: // max timestamp
+		off, ts := r.data.MaxTimestampOffset()
+		if off >= 0 && off < upTo {
+			res.Offset, res.Timestamp = off, ts
+		}
+	default:
+		off, ts, err := r.data.OffsetForTimestamp(req.Timestamp)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		if off >= 0 && off < upTo {
+			res.Offset, res.Timestamp = off, ts
+		}
+	}
+	if res.Offset >= 0 {
+		res.LeaderEpoch = r.epochOf(res.Offset)
+	}
+	return res
+}
+
+// epochOf returns the leader epoch that wrote offset: the newest epoch
+// starting at or before it (-1 when the cache knows none).
+func (r *replica) epochOf(offset int64) int32 {
+	epoch := int32(-1)
+	for _, e := range r.data.EpochEntries() {
+		if e[1] > offset {
+			break
+		}
+		epoch = int32(e[0])
+	}
+	return epoch
+}
+
+// tick advances logical time: request timeouts, ISR shrink.
+func (r *replica) tick() {
+	r.ticks++
+	if len(r.pending) > 0 {
+		kept := r.pending[:0]
+		for _, p := range r.pending {
+			if r.ticks >= p.deadline {
+				res := p.result
+				res.Err = ErrTimeout
+				answerWith(r, p.reply, res)
+				continue
+			}
+			kept = append(kept, p)
+		}
+		clear(r.pending[len(kept):])
+		r.pending = kept
+	}
+	if r.role == roleLeader {
+		r.leaderTick()
+	}
+}
+
+// housekeeping runs the flush policy, and retention and checkpoints when
+// their intervals are due. Producers quiet for producer.id.expiration.ms
+// (against nowMs, the wall clock the shell read) are forgotten, as in
+// Kafka.
+func (r *replica) housekeeping(m *housekeeping) {
+	d := r.data
+	if m.retention {
+		cutoff := m.nowMs - r.broker.ProducerIDExpiration.Milliseconds()
+		if n := r.producers.expire(cutoff); n > 0 {
+			r.log.Debug().Int("producers", n).Msg("expired idle producer ids")
+		}
+		r.saveProducers()
+		if n, err := d.ApplyRetention(); err != nil {
+			r.log.Error().Err(err).Msg("retention failed")
+		} else if n > 0 {
+			r.log.Info().Int("segments", n).Int64("log_start", d.LogStartOffset()).Msg("retention removed segments")
+		}
+	}
+	if r.role != roleLeader || r.cfg.FlushMessages != 1 {
+		// A leader with flush.messages=1 syncs in the background
+		// (startSync); a synchronous flush here would stall the actor.
+		if err := d.MaybeFlush(); err != nil {
+			r.log.Error().Err(err).Msg("flush failed")
+		}
+	}
+	if m.checkpoint {
+		if err := d.Checkpoint(); err != nil {
+			r.log.Error().Err(err).Msg("checkpoint failed")
+		}
+	}
+}
+
+// close answers everything waiting with err and wakes parked fetches; the
+// shell closes (or deletes) the log after carrying out the effects.
+func (r *replica) close(err error) []effect {
+	for _, h := range r.held {
+		r.refuse(h.msg, h.from, ErrReplicaNotAvailable)
+	}
+	r.held = nil
+	r.failPending(err)
+	r.wakeWaiters()
+	out := r.out
+	r.out = nil
+	return out
+}
+
+// refuse answers an input that cannot be served now.
+func (r *replica) refuse(m any, from any, err error) {
+	if a := refusal(m, err); a != nil {
+		r.emit(a)
+		return
+	}
+	var epoch int32
+	switch m := m.(type) {
+	case *followerStateRequest:
+		epoch = m.leaderEpoch
+	case *truncateFollower:
+		epoch = m.leaderEpoch
+	case *appendFromLeader:
+		epoch = m.leaderEpoch
+	default:
+		return
+	}
+	r.emit(reply{to: from, msg: &followerState{tp: r.tp, leaderEpoch: epoch}})
+}
+
+// --- producer state ------------------------------------------------------------
 
 // loadProducers restores the idempotent producer state: from the snapshot
 // the replica left at its last close (or housekeeping), plus the batch
@@ -204,765 +561,39 @@ func (r *replica) saveProducers() {
 	r.snapshotAt = leo
 }
 
-// forgetSnapshot removes the snapshot before the log is truncated: it
-// would describe batches that are about to go.
+// forgetSnapshot removes the snapshot (durably) before the log is
+// truncated: it would describe batches that are about to go.
 func (r *replica) forgetSnapshot() error {
 	r.snapshotAt = -1
 	return r.data.RemoveAux(producerSnapshotName)
 }
 
-// durableEnd is the local log end as the high watermark may count it.
-func (r *replica) durableEnd() int64 {
-	if r.cfg.FlushMessages == 1 {
-		return r.syncedTo
-	}
-	return r.data.LogEndOffset()
-}
-
-// becomeLeader applies a LeaderAndIsr that makes this replica the leader.
-func (r *replica) becomeLeader(st *messages.PartitionState) error {
-	if err := r.data.AssignEpoch(st.LeaderEpoch, r.data.LogEndOffset()); err != nil {
-		return fmt.Errorf("assign leader epoch %d: %w", st.LeaderEpoch, err)
-	}
-	prev := r.role
-	r.applyAssignment(st)
-	r.role = roleLeader
-	r.alterInFlight = nil
-	r.followers = make(map[int32]*followerProgress, len(st.Replicas))
-	for _, id := range st.Replicas {
-		if id == r.localID {
-			continue
-		}
-		// Followers in the ISR start as caught up now: they get a full lag
-		// period to fetch before the leader may ask to drop them.
-		r.followers[id] = &followerProgress{leo: -1, lastCaughtUp: r.ticks, lastFetch: r.ticks, brokerEpoch: -1}
-	}
-	r.hw = max(r.data.LogStartOffset(), min(r.hw, r.data.LogEndOffset()))
-	r.log.Info().Str("from", prev.String()).Int32("epoch", st.LeaderEpoch).Ints32("isr", st.Isr).
-		Int64("leo", r.data.LogEndOffset()).Int64("hw", r.hw).Msg("became leader")
-	r.maybeAdvanceHW()
-	return nil
-}
-
-// becomeFollower applies a LeaderAndIsr that makes this replica a follower
-// (or leaves it without a leader when st.Leader is -1).
-func (r *replica) becomeFollower(st *messages.PartitionState) {
-	prev := r.role
-	r.failPending(ErrNotLeader)
-	r.wakeWaiters()
-	r.applyAssignment(st)
-	r.role = roleFollower
-	r.followers = make(map[int32]*followerProgress)
-	r.alterInFlight = nil
-	r.needsTruncation = true
-	r.log.Info().Str("from", prev.String()).Int32("epoch", st.LeaderEpoch).Int32("leader", st.Leader).Msg("became follower")
-}
-
-func (r *replica) applyAssignment(st *messages.PartitionState) {
-	r.topicID = st.TopicId
-	r.leaderID = st.Leader
-	r.leaderEpoch = st.LeaderEpoch
-	r.partitionEpoch = st.PartitionEpoch
-	r.replicas = slices.Clone(st.Replicas)
-	r.isr = slices.Clone(st.Isr)
-}
-
-// checkEpoch validates a client's current_leader_epoch (-1: not given).
-func (r *replica) checkEpoch(current int32) error {
-	switch {
-	case current < 0 || current == r.leaderEpoch:
-		return nil
-	case current < r.leaderEpoch:
-		return ErrFencedLeaderEpoch
-	default:
-		return ErrUnknownLeaderEpoch
-	}
-}
-
-// produce handles a ProduceRequest on the leader.
-func (r *replica) produce(req *ProduceRequest) {
-	res := ProduceResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
-	fail := func(err error) {
-		res.Err = err
-		reply(req.Reply, res)
-	}
-	if r.role != roleLeader {
-		fail(ErrNotLeader)
-		return
-	}
-	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
-		fail(ErrInvalidRequiredAcks)
-		return
-	}
-	if req.Acks == -1 && int32(len(r.isr)) < r.cfg.MinInsyncReplicas {
-		fail(fmt.Errorf("%w: isr %v, min.insync.replicas %d", ErrNotEnoughReplicas, r.isr, r.cfg.MinInsyncReplicas))
-		return
-	}
-	dup, err := r.checkProducers(req.Records)
-	if err != nil {
-		fail(err)
-		return
-	}
-	res.LogStartOffset = r.data.LogStartOffset()
-	if dup != nil {
-		// A retry of a batch already appended: answer as the original was
-		// answered, once it is committed.
-		res.BaseOffset = dup.firstOffset
-		r.ackWhenCommitted(req, res, dup.lastOffset)
-		return
-	}
-	info, err := r.data.Append(req.Records, r.leaderEpoch)
-	if err != nil {
-		fail(err)
-		return
-	}
-	r.recordProducers(req.Records, info.FirstOffset)
-	res.BaseOffset = info.FirstOffset
-	if err := r.data.MaybeFlush(); err != nil {
-		r.log.Error().Err(err).Msg("flush failed")
-	}
-	r.maybeSync()
-	r.ackWhenCommitted(req, res, info.LastOffset)
-	r.maybeAdvanceHW()
-	// Followers long-polling for new data learn of it now.
-	r.wakeWaiters()
-}
-
-func (r *replica) ackWhenCommitted(req *ProduceRequest, res ProduceResult, lastOffset int64) {
-	if req.Acks != -1 {
-		reply(req.Reply, res)
-		return
-	}
-	if lastOffset < r.hw {
-		reply(req.Reply, r.committedResult(res))
-		return
-	}
-	timeout := req.Timeout
-	if timeout <= 0 {
-		timeout = r.tickEvery
-	}
-	deadline := r.ticks + int64((timeout+r.tickEvery-1)/r.tickEvery)
-	r.pending = append(r.pending, pendingAck{lastOffset: lastOffset, result: res, reply: req.Reply, deadline: deadline})
-}
-
-func (r *replica) committedResult(res ProduceResult) ProduceResult {
-	if int32(len(r.isr)) < r.cfg.MinInsyncReplicas {
-		res.Err = ErrNotEnoughReplicasAfterAppend
-	}
-	return res
-}
-
-// checkProducers validates every batch of records against the idempotent
-// producer state. It returns the duplicate's metadata when the (single)
-// batch was already appended. A batch that follows another of the same
-// producer in the request is checked against that one, as Kafka checks
-// each batch against the state the earlier ones left: otherwise two copies
-// of one batch in a request would both pass and be appended twice.
-func (r *replica) checkProducers(records []byte) (*batchMeta, error) {
-	var dup *batchMeta
-	var earlier map[int64]storage.BatchHeader // producer -> its previous batch in this request
-	n := 0
-	for b := records; len(b) > 0; n++ {
-		h, err := storage.ParseBatchHeader(b)
-		if err != nil {
-			return nil, err // storage validates fully on Append; this is the same error
-		}
-		size := int(h.BatchLength) + 12
-		if size > len(b) || size < 12 {
-			return nil, fmt.Errorf("%w: batch length %d exceeds the %d bytes left", storage.ErrCorruptMessage, h.BatchLength, len(b))
-		}
-		batch := b[:size]
-		b = b[size:]
-		if h.Attributes&(1<<4) != 0 || h.Attributes&(1<<5) != 0 {
-			return nil, ErrTransactionsUnsupported
-		}
-		if prev, ok := earlier[h.ProducerID]; ok {
-			if err := followsInRequest(&prev, &h); err != nil {
-				return nil, err
-			}
-		} else {
-			d, err := r.producers.check(&h)
-			if err != nil || d != nil {
-				// Kafka validates a batch before it consults the producer
-				// state: a damaged retry must not be acknowledged as the
-				// stored original, nor taken for a sequence error. The
-				// check costs a CRC only on this rare path; Append
-				// validates every batch anyway.
-				if verr := intactBatch(&h, batch); verr != nil {
-					return nil, verr
-				}
-			}
-			if err != nil {
-				return nil, err
-			}
-			if d != nil {
-				dup = d
-			}
-		}
-		if h.ProducerID >= 0 && len(b) > 0 { // only multi-batch requests pay for the map
-			if earlier == nil {
-				earlier = make(map[int64]storage.BatchHeader, 1)
-			}
-			earlier[h.ProducerID] = h
-		}
-	}
-	if dup != nil && n > 1 {
-		// Kafka rejects a request mixing a duplicate with new batches the
-		// same way: the producer never sends one.
-		return nil, fmt.Errorf("%w: duplicate batch inside a multi-batch append", ErrOutOfOrderSequence)
-	}
-	return dup, nil
-}
-
-// intactBatch checks a batch's magic and CRC-32C (h is its parsed header).
-func intactBatch(h *storage.BatchHeader, batch []byte) error {
-	if h.Magic != 2 {
-		return fmt.Errorf("%w: magic %d, only v2 batches are supported", storage.ErrInvalidRecord, h.Magic)
-	}
-	if len(batch) < storage.BatchHeaderSize || crc32.Checksum(batch[21:], castagnoli) != h.CRC {
-		return fmt.Errorf("%w: CRC-32C mismatch", storage.ErrCorruptMessage)
-	}
-	return nil
-}
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// followsInRequest checks batch h against prev, the same producer's
-// previous batch in one request.
-func followsInRequest(prev, h *storage.BatchHeader) error {
-	switch {
-	case h.ProducerEpoch < prev.ProducerEpoch:
-		return fmt.Errorf("%w: producer %d epoch %d after epoch %d in one request", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, prev.ProducerEpoch)
-	case h.ProducerEpoch > prev.ProducerEpoch && h.BaseSequence != 0:
-		return fmt.Errorf("%w: producer %d new epoch %d must start at sequence 0, got %d", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
-	case h.ProducerEpoch == prev.ProducerEpoch && !inSequence(lastSequence(prev), h.BaseSequence):
-		return fmt.Errorf("%w: producer %d batch at sequence %d does not follow the one before it in the request (ending at %d)",
-			ErrOutOfOrderSequence, h.ProducerID, h.BaseSequence, lastSequence(prev))
-	}
-	return nil
-}
-
-// recordProducers updates producer state for appended records whose first
-// batch got offset first.
-func (r *replica) recordProducers(records []byte, first int64) {
-	off := first
-	for b := records; len(b) >= 61; {
-		h, err := storage.ParseBatchHeader(b)
-		if err != nil {
-			return
-		}
-		last := off + int64(h.LastOffsetDelta)
-		r.producers.update(&h, last)
-		off = last + 1
-		b = b[int(h.BatchLength)+12:]
-	}
-}
-
-// fetch handles a FetchRequest from a consumer or a follower.
-func (r *replica) fetch(req *FetchRequest) {
-	res := FetchResult{HighWatermark: -1, LastStable: -1, LogStartOffset: -1, LogEndOffset: -1}
-	if r.role != roleLeader {
-		res.Err = ErrNotLeader
-		reply(req.Reply, res)
-		return
-	}
-	if err := r.checkEpoch(req.CurrentLeaderEpoch); err != nil {
-		res.Err = err
-		reply(req.Reply, res)
-		return
-	}
-	upTo := r.hw
-	if req.ReplicaID >= 0 {
-		if err := r.followerFetched(req); err != nil {
-			res.Err = err
-			reply(req.Reply, res)
-			return
-		}
-		upTo = r.data.LogEndOffset()
-	}
-	res.HighWatermark, res.LastStable = r.hw, r.hw
-	res.LogStartOffset, res.LogEndOffset = r.data.LogStartOffset(), r.data.LogEndOffset()
-	if req.FetchOffset > r.data.LogEndOffset() || req.FetchOffset < r.data.LogStartOffset() {
-		res.Err = ErrOffsetOutOfRange
-		reply(req.Reply, res)
-		return
-	}
-	if req.FetchOffset < upTo {
-		region, err := r.data.Read(req.FetchOffset, req.MaxBytes, upTo, req.MinOneBatch)
-		if err != nil {
-			if errors.Is(err, storage.ErrOffsetOutOfRange) {
-				err = ErrOffsetOutOfRange
-			}
-			res.Err = err
-			reply(req.Reply, res)
-			return
-		}
-		res.Records = region
-	}
-	if res.Records.Len() == 0 && req.Notify != nil {
-		r.park(req.Notify, req.NotifyUntil)
-	}
-	reply(req.Reply, res)
-}
-
-// followerFetched records a follower's progress from its fetch offset.
-func (r *replica) followerFetched(req *FetchRequest) error {
-	f, ok := r.followers[req.ReplicaID]
-	if !ok {
-		return fmt.Errorf("%w: broker %d is not a replica of %s", ErrNotLeader, req.ReplicaID, r.tp)
-	}
-	leo := r.data.LogEndOffset()
-	if req.FetchOffset > leo {
-		return nil // answered with OFFSET_OUT_OF_RANGE by the caller
-	}
-	switch {
-	case req.FetchOffset >= leo:
-		f.lastCaughtUp = max(f.lastCaughtUp, r.ticks)
-	case req.FetchOffset >= f.leoAtLastFetch:
-		f.lastCaughtUp = max(f.lastCaughtUp, f.lastFetch)
-	}
-	f.leoAtLastFetch, f.lastFetch = leo, r.ticks
-	f.leo = req.FetchOffset
-	f.brokerEpoch = req.ReplicaEpoch
-	r.maybeExpandISR(req.ReplicaID, f)
-	r.maybeAdvanceHW()
-	return nil
-}
-
-// maybeAdvanceHW moves the high watermark to the smallest log end offset
-// over the ISR, then completes what that commits.
-func (r *replica) maybeAdvanceHW() {
-	if r.role != roleLeader {
-		return
-	}
-	newHW := r.durableEnd()
-	for _, id := range r.isr {
-		if id == r.localID {
-			continue
-		}
-		f, ok := r.followers[id]
-		if !ok || f.leo < 0 {
-			return // an ISR member we have not heard from under this epoch
-		}
-		newHW = min(newHW, f.leo)
-	}
-	if newHW <= r.hw {
-		return
-	}
-	r.hw = newHW
-	r.data.SetHighWatermark(newHW)
-	r.completePending()
-	r.wakeWaiters()
-}
-
-func (r *replica) completePending() {
-	i := 0
-	for ; i < len(r.pending) && r.pending[i].lastOffset < r.hw; i++ {
-		p := &r.pending[i]
-		reply(p.reply, r.committedResult(p.result))
-		*p = pendingAck{}
-	}
-	r.pending = r.pending[i:]
-	if len(r.pending) == 0 {
-		r.pending = nil
-	}
-}
-
-func (r *replica) failPending(err error) {
-	for i := range r.pending {
-		p := &r.pending[i]
-		res := p.result
-		res.Err = err
-		reply(p.reply, res)
-	}
-	r.pending = nil
-}
-
-// park registers a long-poll fetch to be woken by the next change.
-func (r *replica) park(notify chan<- struct{}, until time.Time) {
-	if len(r.waiters) >= 64 {
-		now := r.clock()
-		r.waiters = slices.DeleteFunc(r.waiters, func(w waiter) bool { return now.After(w.until) })
-	}
-	r.waiters = append(r.waiters, waiter{notify: notify, until: until})
-}
-
-func (r *replica) wakeWaiters() {
-	for _, w := range r.waiters {
-		select {
-		case w.notify <- struct{}{}:
-		default:
-		}
-	}
-	clear(r.waiters)
-	r.waiters = r.waiters[:0]
-}
-
-// maybeExpandISR asks the controller to add a follower that has caught up
-// to the high watermark (and to this leader's epoch start) to the ISR.
-func (r *replica) maybeExpandISR(id int32, f *followerProgress) {
-	if r.alterInFlight != nil || slices.Contains(r.isr, id) {
-		return
-	}
-	epochStart := r.epochStartOffset()
-	if f.leo < r.hw || f.leo < epochStart {
-		return
-	}
-	newISR := append(slices.Clone(r.isr), id)
-	slices.Sort(newISR)
-	r.proposeISR(newISR, "expand", id)
-}
-
-// epochStartOffset is the offset at which the current leader epoch began.
-func (r *replica) epochStartOffset() int64 {
-	_, end := r.data.EndOffsetForEpoch(r.leaderEpoch - 1)
-	if end < 0 {
-		return r.data.LogStartOffset()
-	}
-	return end
-}
-
-func (r *replica) proposeISR(isr []int32, why string, who int32) {
-	r.alterInFlight, r.alterSentAt = isr, r.ticks
-	r.log.Info().Str("change", why).Int32("replica", who).Ints32("isr", r.isr).Ints32("proposed", isr).
-		Int32("epoch", r.leaderEpoch).Msg("asking controller to change ISR")
-	r.outbox = append(r.outbox, &messages.AlterPartitionRequest{
-		BrokerId:       r.localID,
-		Topic:          r.tp.Topic,
-		Partition:      r.tp.Partition,
-		LeaderEpoch:    r.leaderEpoch,
-		NewIsr:         isr,
-		PartitionEpoch: r.partitionEpoch,
-	})
-}
-
-// alterPartitionDone applies the controller's answer to an ISR change.
-func (r *replica) alterPartitionDone(resp *messages.AlterPartitionResponse, err error) {
-	r.alterInFlight = nil
-	if err != nil || resp.ErrorCode != 0 || resp.State == nil {
-		r.log.Warn().AnErr("err", err).Int32("code", resp.GetErrorCode()).Msg("ISR change not committed")
-		return
-	}
-	st := resp.State
-	if st.LeaderEpoch != r.leaderEpoch || r.role != roleLeader {
-		return // a LeaderAndIsr will (or did) tell us what happened
-	}
-	r.isr = slices.Clone(st.Isr)
-	r.partitionEpoch = st.PartitionEpoch
-	r.log.Info().Ints32("isr", r.isr).Int32("partition_epoch", r.partitionEpoch).Msg("ISR changed")
-	r.maybeAdvanceHW()
-	r.completePending() // a shrink may leave pending acks below min ISR: they fail now
-}
-
-// tick advances logical time: request timeouts, ISR shrink, flush policy.
-func (r *replica) tick() {
-	r.ticks++
-	if len(r.pending) > 0 {
-		kept := r.pending[:0]
-		for _, p := range r.pending {
-			if r.ticks >= p.deadline {
-				res := p.result
-				res.Err = ErrTimeout
-				reply(p.reply, res)
-				continue
-			}
-			kept = append(kept, p)
-		}
-		clear(r.pending[len(kept):])
-		r.pending = kept
-	}
-	if r.alterInFlight != nil && r.ticks-r.alterSentAt > alterTimeoutTicks(r.tickEvery) {
-		r.log.Warn().Ints32("proposed", r.alterInFlight).Msg("no answer to the ISR change; will propose again")
-		r.alterInFlight = nil
-	}
-	if r.role == roleLeader {
-		r.maybeShrinkISR()
-	}
-}
-
-// alterTimeoutTicks is how long a leader waits for the controller to answer
-// an ISR change before it may propose again (5 s).
-func alterTimeoutTicks(tickEvery time.Duration) int64 { return max(1, int64(5*time.Second/tickEvery)) }
-
-// maybeShrinkISR asks the controller to drop followers that have not caught
-// up within replica.lag.time.max.ms.
-func (r *replica) maybeShrinkISR() {
-	if r.alterInFlight != nil {
-		return
-	}
-	var out []int32
-	for _, id := range r.isr {
-		if id == r.localID {
-			continue
-		}
-		f := r.followers[id]
-		if f == nil || r.ticks-f.lastCaughtUp > r.lagTicks {
-			out = append(out, id)
-		}
-	}
-	if len(out) == 0 {
-		return
-	}
-	newISR := slices.DeleteFunc(slices.Clone(r.isr), func(id int32) bool { return slices.Contains(out, id) })
-	r.proposeISR(newISR, "shrink", out[0])
-}
-
-// maybeSync starts a background fsync when flush.messages=1, so acks wait
-// for durability without the actor blocking; fsyncs are batched over every
-// append made while one runs.
-func (r *replica) maybeSync() {
-	if r.cfg.FlushMessages != 1 || r.syncRunning || r.syncedTo >= r.data.LogEndOffset() {
-		return
-	}
-	upTo, sync := r.data.SyncFunc()
-	r.syncRunning = true
-	r.outbox = append(r.outbox, &startSync{upTo: upTo, sync: sync})
-}
-
-// syncDone records a finished background fsync.
-func (r *replica) syncDone(upTo int64, err error) {
-	r.syncRunning = false
-	if err != nil {
-		r.log.Error().Err(err).Int64("up_to", upTo).Msg("fsync failed")
-		r.failPending(fmt.Errorf("%w: %v", storage.ErrStorage, err))
-		return
-	}
-	r.data.MarkFlushed(upTo)
-	r.syncedTo = max(r.syncedTo, upTo)
-	r.maybeAdvanceHW()
-	r.maybeSync()
-}
-
-// canAnswer checks a read-only request: a consumer's (replicaID < 0) only
-// at the leader, a replica's at any replica; current_leader_epoch, when
-// given, must be this replica's.
-func (r *replica) canAnswer(replicaID, currentEpoch int32) error {
-	if r.role != roleLeader && replicaID < 0 {
-		return ErrNotLeader
-	}
-	return r.checkEpoch(currentEpoch)
-}
-
-// listOffsets handles ListOffsets.
-func (r *replica) listOffsets(req *ListOffsetsRequest) ListOffsetsResult {
-	res := ListOffsetsResult{Offset: -1, Timestamp: -1, LeaderEpoch: -1}
-	if err := r.canAnswer(req.ReplicaID, req.CurrentLeaderEpoch); err != nil {
-		res.Err = err
-		return res
-	}
-	res.LeaderEpoch = r.leaderEpoch
-	upTo := r.hw
-	if req.ReplicaID >= 0 {
-		upTo = r.data.LogEndOffset()
-	}
-	switch req.Timestamp {
-	case -1: // latest
-		res.Offset = upTo
-	case -2: // earliest
-		res.Offset = r.data.LogStartOffset()
-	case -3: // max timestamp
-		off, ts := r.data.MaxTimestampOffset()
-		if off >= 0 && off < upTo {
-			res.Offset, res.Timestamp = off, ts
-		}
-	default:
-		off, ts, err := r.data.OffsetForTimestamp(req.Timestamp)
-		if err != nil {
-			res.Err = err
-			return res
-		}
-		if off >= 0 && off < upTo {
-			res.Offset, res.Timestamp = off, ts
-		}
-	}
-	if res.Offset >= 0 {
-		res.LeaderEpoch = r.epochOf(res.Offset)
-	}
-	return res
-}
-
-// epochOf returns the leader epoch that wrote offset: the newest epoch
-// starting at or before it (-1 when the cache knows none).
-func (r *replica) epochOf(offset int64) int32 {
-	epoch := int32(-1)
-	for _, e := range r.data.EpochEntries() {
-		if e[1] > offset {
-			break
-		}
-		epoch = int32(e[0])
-	}
-	return epoch
-}
-
-// offsetForLeaderEpoch handles OffsetForLeaderEpoch.
-func (r *replica) offsetForLeaderEpoch(req *OffsetForLeaderEpochRequest) OffsetForLeaderEpochResult {
-	res := OffsetForLeaderEpochResult{LeaderEpoch: -1, EndOffset: -1}
-	if err := r.canAnswer(req.ReplicaID, req.CurrentLeaderEpoch); err != nil {
-		res.Err = err
-		return res
-	}
-	res.LeaderEpoch, res.EndOffset = r.data.EndOffsetForEpoch(req.LeaderEpoch)
-	return res
-}
-
-// deleteRecords handles DeleteRecords.
-func (r *replica) deleteRecords(req *DeleteRecordsRequest) DeleteRecordsResult {
-	res := DeleteRecordsResult{LowWatermark: -1}
-	if r.role != roleLeader {
-		res.Err = ErrNotLeader
-		return res
-	}
-	off := req.Offset
-	if off == -1 {
-		off = r.hw
-	}
-	if off < 0 || off > r.hw {
-		res.Err = fmt.Errorf("%w: %d is above the high watermark %d", ErrOffsetOutOfRange, off, r.hw)
-		return res
-	}
-	if off > r.data.LogStartOffset() {
-		if err := r.data.DeleteRecordsBefore(off); err != nil {
-			res.Err = err
-			return res
-		}
-	}
-	res.LowWatermark = r.data.LogStartOffset()
-	return res
-}
-
-// reply answers a request without ever blocking the actor: the channel has
-// room for exactly one answer.
-func reply[T any](ch chan<- T, v T) {
-	select {
-	case ch <- v:
-	default:
-	}
-}
-
-// --- follower ----------------------------------------------------------------
-
-// followerStatus answers a fetcher's followerStateRequest.
-func (r *replica) followerStatus(leaderEpoch int32) *followerState {
-	st := &followerState{tp: r.tp, leaderEpoch: leaderEpoch}
-	if r.role != roleFollower || r.leaderEpoch != leaderEpoch {
-		return st
-	}
-	st.ok = true
-	st.logEnd, st.logStart = r.data.LogEndOffset(), r.data.LogStartOffset()
-	if r.needsTruncation {
-		if e, ok := r.data.LatestEpoch(); ok {
-			st.needsTruncation, st.latestEpoch = true, e
-		} else {
-			r.needsTruncation = false // an empty epoch cache: nothing to check
-		}
-	}
-	return st
-}
-
-// truncateFollower applies the leader's answer to OffsetForLeaderEpoch for
-// this follower's latest epoch (KIP-101/KIP-279): truncate to where the
-// two logs last agree. When the leader answers with an epoch this log does
-// not have, truncate to the end of the largest smaller epoch and ask again.
-func (r *replica) truncateFollower(m *truncateFollower) *followerState {
-	if r.role != roleFollower || r.leaderEpoch != m.leaderEpoch {
-		return &followerState{tp: r.tp, leaderEpoch: m.leaderEpoch}
-	}
-	leo := r.data.LogEndOffset()
-	a := m.answer
-	var to int64
-	again := false
-	switch {
-	case a.LeaderEpoch < 0 || a.EndOffset < 0:
-		// The leader knows no epoch at or below ours: keep only what was
-		// committed.
-		to = min(r.hw, leo)
-	default:
-		fe, fend := r.data.EndOffsetForEpoch(a.LeaderEpoch)
-		switch {
-		case fe < 0:
-			// Every epoch here is newer than the leader's answer: nothing
-			// after the leader's end of that epoch can be shared.
-			to = min(a.EndOffset, leo)
-		case fe == a.LeaderEpoch:
-			to = min(a.EndOffset, fend, leo)
-		default:
-			to, again = min(fend, leo), true
-		}
-	}
-	if to < leo {
-		r.log.Info().Int64("from", leo).Int64("to", to).Int32("leader_epoch", a.LeaderEpoch).Int64("leader_end", a.EndOffset).
-			Msg("truncating diverged log to the leader's")
+// truncate cuts the log to offset (a no-op above the log end, except that
+// epochs starting at the log end are trimmed), removing the producer
+// snapshot first and rebuilding the producer state after.
+func (r *replica) truncate(offset int64) error {
+	if offset < r.data.LogEndOffset() {
 		if err := r.forgetSnapshot(); err != nil {
-			r.log.Error().Err(err).Msg("removing producer snapshot before truncation")
-			st := r.followerStatus(m.leaderEpoch)
-			st.ok, st.err = false, err
-			return st
+			return fmt.Errorf("removing producer snapshot before truncation: %w", err)
 		}
-		if err := r.data.TruncateTo(to); err != nil {
-			r.log.Error().Err(err).Msg("truncation failed")
-			st := r.followerStatus(m.leaderEpoch)
-			st.ok, st.err = false, err
-			return st
-		}
-		r.hw = min(r.hw, r.data.LogEndOffset())
+	}
+	before := r.data.LogEndOffset()
+	if err := r.data.TruncateTo(offset); err != nil {
+		return err
+	}
+	r.hw = min(r.hw, r.data.LogEndOffset())
+	if r.data.LogEndOffset() < before {
 		if err := r.rebuildProducers(); err != nil {
-			r.log.Error().Err(err).Msg("rebuilding producer state after truncation")
+			return fmt.Errorf("rebuilding producer state after truncation: %w", err)
 		}
 	}
-	r.needsTruncation = again
-	return r.followerStatus(m.leaderEpoch)
-}
-
-// appendFromLeader appends what the fetcher brought and follows the
-// leader's high watermark and log start.
-func (r *replica) appendFromLeader(m *appendFromLeader) *followerState {
-	if r.role != roleFollower || r.leaderEpoch != m.leaderEpoch {
-		return &followerState{tp: r.tp, leaderEpoch: m.leaderEpoch}
-	}
-	if m.outOfRange {
-		if m.fetchOffset < m.leaderStart {
-			r.log.Info().Int64("fetch_offset", m.fetchOffset).Int64("leader_log_start", m.leaderStart).Msg("far behind the leader: starting over at its log start")
-			if err := r.forgetSnapshot(); err != nil {
-				r.log.Error().Err(err).Msg("removing producer snapshot before reset")
-				return r.followerStatus(m.leaderEpoch)
-			}
-			if err := r.data.TruncateFullyAndStartAt(m.leaderStart); err != nil {
-				r.log.Error().Err(err).Msg("resetting log")
-			}
-			r.hw = r.data.LogStartOffset()
-			r.producers.reset()
-		} else {
-			r.needsTruncation = true
-		}
-		return r.followerStatus(m.leaderEpoch)
-	}
-	if len(m.records) > 0 && m.fetchOffset == r.data.LogEndOffset() {
-		if _, err := r.data.AppendAsFollower(m.records); err != nil {
-			r.log.Error().Err(err).Int64("offset", m.fetchOffset).Msg("appending replicated batches")
-			return r.followerStatus(m.leaderEpoch)
-		}
-		r.recordReplicated(m.records)
-		if err := r.data.MaybeFlush(); err != nil {
-			r.log.Error().Err(err).Msg("flush failed")
-		}
-	}
-	leo := r.data.LogEndOffset()
-	if hw := min(m.leaderHW, leo); hw > r.hw {
-		r.hw = hw
-		r.data.SetHighWatermark(hw)
-	}
-	if m.leaderStart > r.data.LogStartOffset() {
-		if err := r.data.DeleteRecordsBefore(min(m.leaderStart, leo)); err != nil {
-			r.log.Warn().Err(err).Msg("following the leader's log start")
-		}
-	}
-	return r.followerStatus(m.leaderEpoch)
+	return nil
 }
 
 // recordReplicated updates producer state from batches appended as they
 // came from the leader (offsets already assigned).
 func (r *replica) recordReplicated(records []byte) {
-	for b := records; len(b) >= 61; {
+	for b := records; len(b) >= storage.BatchHeaderSize; {
 		h, err := storage.ParseBatchHeader(b)
 		if err != nil || int(h.BatchLength)+12 > len(b) {
 			return
@@ -970,4 +601,20 @@ func (r *replica) recordReplicated(records []byte) {
 		r.producers.update(&h, h.BaseOffset+int64(h.LastOffsetDelta))
 		b = b[int(h.BatchLength)+12:]
 	}
+}
+
+// storageConfig maps a topic's effective config to the log's.
+func storageConfig(t config.Topic) storage.Config {
+	c := storage.DefaultConfig()
+	c.SegmentBytes = t.SegmentBytes
+	c.SegmentMs = t.SegmentMs
+	c.IndexIntervalBytes = t.IndexIntervalBytes
+	c.SegmentIndexBytes = t.SegmentIndexBytes
+	c.MaxMessageBytes = t.MaxMessageBytes
+	c.RetentionBytes = t.RetentionBytes
+	c.RetentionMs = t.RetentionMs
+	c.FlushMessages = t.FlushMessages
+	c.FlushMs = t.FlushMs
+	c.FileDeleteDelay = t.FileDeleteDelay
+	return c
 }

@@ -29,15 +29,27 @@ func coreReplica(t *testing.T, fs storage.FS, overrides map[string]string, repli
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newReplica(TopicPartition{"core", 0}, 1, data, cfg, b, 100*time.Millisecond, time.Now, zerolog.Nop())
+	r := newReplica(TopicPartition{"core", 0}, 1, data, cfg, b, 100*time.Millisecond, zerolog.Nop())
 	if err := r.rebuildProducers(); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.becomeLeader(&messages.PartitionState{Topic: "core", Partition: 0, Leader: 1, LeaderEpoch: 0,
-		Replicas: replicas, Isr: isr}); err != nil {
-		t.Fatal(err)
+	drive(r, &applyPartitionState{cfg: cfg, state: &messages.PartitionState{Topic: "core", Partition: 0, Leader: 1, LeaderEpoch: 0,
+		Replicas: replicas, Isr: isr}})
+	if r.role != roleLeader {
+		t.Fatal("not leader")
 	}
 	return r
+}
+
+// drive steps the replica with msg and delivers the answers it returns.
+func drive(r *replica, msg any) []effect {
+	effects := r.step(msg, nil)
+	for _, e := range effects {
+		if a, ok := e.(answer); ok {
+			a.deliver()
+		}
+	}
+	return effects
 }
 
 // idem builds a batch of n records from producer id with sequences seq...
@@ -65,7 +77,7 @@ func produceNow(r *replica, acks int16, batches ...[]byte) (ProduceResult, bool,
 		records = append(records, b...)
 	}
 	ch := make(chan ProduceResult, 1)
-	r.produce(&ProduceRequest{Records: records, Acks: acks, Timeout: 300 * time.Millisecond, Reply: ch})
+	drive(r, &ProduceRequest{Records: records, Acks: acks, Timeout: 300 * time.Millisecond, Reply: ch})
 	select {
 	case res := <-ch:
 		return res, true, ch
@@ -140,86 +152,6 @@ func TestReplicaMinInsyncReplicas(t *testing.T) {
 	}
 }
 
-// TestReplicaAcksAllWaitsForISR: with a follower in the ISR, acks=all is
-// answered once the follower's fetch shows it has the batch (the high
-// watermark passed it), and times out after the request timeout in ticks
-// if it never does.
-func TestReplicaAcksAllWaitsForISR(t *testing.T) {
-	r := coreReplica(t, storage.NewMemFS(), nil, []int32{1, 2}, []int32{1, 2})
-	followerFetch := func(offset int64) FetchResult {
-		ch := make(chan FetchResult, 1)
-		r.fetch(&FetchRequest{FetchOffset: offset, MaxBytes: 1 << 20, MinOneBatch: true, ReplicaID: 2, ReplicaEpoch: -1,
-			CurrentLeaderEpoch: 0, Reply: ch})
-		return <-ch
-	}
-	followerFetch(0)
-	_, answered, ch := produceNow(r, -1, plain(4))
-	if answered {
-		t.Fatal("acks=all answered before the follower had the batch")
-	}
-	if res := followerFetch(0); res.Records.Len() == 0 || res.HighWatermark != 0 {
-		t.Fatalf("follower fetch: %d bytes, high watermark %d", res.Records.Len(), res.HighWatermark)
-	}
-	select {
-	case res := <-ch:
-		t.Fatalf("answered (%v) while the follower is still at 0", res.Err)
-	default:
-	}
-	if res := followerFetch(4); res.HighWatermark != 4 {
-		t.Fatalf("high watermark %d after the follower reached 4", res.HighWatermark)
-	}
-	select {
-	case res := <-ch:
-		if res.Err != nil || res.BaseOffset != 0 {
-			t.Fatalf("acks=all answer: %v at %d", res.Err, res.BaseOffset)
-		}
-	default:
-		t.Fatal("acks=all not answered after the high watermark passed the batch")
-	}
-	// A consumer reads only up to the high watermark.
-	_, _, ch = produceNow(r, -1, plain(1))
-	cch := make(chan FetchResult, 1)
-	r.fetch(&FetchRequest{FetchOffset: 4, MaxBytes: 1 << 20, ReplicaID: -1, CurrentLeaderEpoch: -1, Reply: cch})
-	if res := <-cch; res.Records.Len() != 0 {
-		t.Fatalf("consumer read %d bytes above the high watermark", res.Records.Len())
-	}
-	for range 3 { // 300 ms timeout at 100 ms a tick
-		r.tick()
-	}
-	select {
-	case res := <-ch:
-		if !errors.Is(res.Err, ErrTimeout) {
-			t.Fatalf("unreplicated acks=all: %v, want a timeout", res.Err)
-		}
-	default:
-		t.Fatal("unreplicated acks=all never answered")
-	}
-}
-
-// TestReplicaLongPollNotify: an empty fetch with a notify channel is
-// signalled by the next append.
-func TestReplicaLongPollNotify(t *testing.T) {
-	r := coreReplica(t, storage.NewMemFS(), nil, []int32{1}, []int32{1})
-	notify := make(chan struct{}, 1)
-	ch := make(chan FetchResult, 1)
-	r.fetch(&FetchRequest{FetchOffset: 0, MaxBytes: 1 << 20, ReplicaID: -1, CurrentLeaderEpoch: -1,
-		Notify: notify, NotifyUntil: time.Now().Add(time.Minute), Reply: ch})
-	if res := <-ch; res.Err != nil || res.Records.Len() != 0 {
-		t.Fatalf("empty fetch: %v, %d bytes", res.Err, res.Records.Len())
-	}
-	select {
-	case <-notify:
-		t.Fatal("notified before anything was appended")
-	default:
-	}
-	produceNow(r, 1, plain(1))
-	select {
-	case <-notify:
-	default:
-		t.Fatal("append did not wake the parked fetch")
-	}
-}
-
 // TestReplicaDeleteRecords: the log start moves up to at most the high
 // watermark.
 func TestReplicaDeleteRecords(t *testing.T) {
@@ -229,7 +161,9 @@ func TestReplicaDeleteRecords(t *testing.T) {
 		offset, low int64
 		err         error
 	}{{4, 4, nil}, {2, 4, nil}, {11, -1, ErrOffsetOutOfRange}, {-1, 10, nil}} {
-		res := r.deleteRecords(&DeleteRecordsRequest{Offset: c.offset})
+		ch := make(chan DeleteRecordsResult, 1)
+		drive(r, &DeleteRecordsRequest{Offset: c.offset, Reply: ch})
+		res := <-ch
 		if !errors.Is(res.Err, c.err) || res.LowWatermark != c.low {
 			t.Fatalf("delete before %d: %v, low %d; want %v, %d", c.offset, res.Err, res.LowWatermark, c.err, c.low)
 		}

@@ -1,14 +1,9 @@
 package actors
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"net"
-	"strconv"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 
 	"github.com/troupe-mq/troupe/messages"
@@ -22,9 +17,11 @@ type (
 	unfollowPartitions struct{ tps []TopicPartition }
 	followSpec         struct {
 		tp          TopicPartition
-		pid         *actor.PID
 		leaderEpoch int32
 	}
+	// brokerEpochChanged tells the manager (and it its fetchers) this
+	// broker's epoch: its registration's, sent with every replica fetch.
+	brokerEpochChanged struct{ epoch int64 }
 
 	// followerStateRequest asks a follower partition where it stands.
 	followerStateRequest struct{ leaderEpoch int32 }
@@ -36,13 +33,12 @@ type (
 	// appendFromLeader carries fetched batches (possibly none) and the
 	// leader's high watermark and log start.
 	appendFromLeader struct {
-		leaderEpoch  int32
-		records      []byte
-		leaderHW     int64
-		leaderStart  int64
-		outOfRange   bool // the fetch offset was out of the leader's range
-		fetchOffset  int64
-		fetchedEpoch int32
+		leaderEpoch int32
+		records     []byte
+		leaderHW    int64
+		leaderStart int64
+		outOfRange  bool // the fetch offset was out of the leader's range
+		fetchOffset int64
 	}
 	// followerState is a follower partition's answer to the three above.
 	followerState struct {
@@ -60,11 +56,9 @@ type (
 		err             error
 	}
 
-	fetcherConnected struct {
-		client LeaderClient
-		err    error
-	}
-	fetcherFetched struct {
+	// The network's answers to the fetcher's effects.
+	fetcherConnected struct{ err error }
+	fetcherFetched   struct {
 		parts []FetchedPartition
 		sent  map[TopicPartition]int64 // fetch offsets sent
 		err   error
@@ -73,7 +67,27 @@ type (
 		answers []EpochAnswer
 		err     error
 	}
-	fetcherRetry struct{}
+)
+
+// Effects of the fetcher core.
+type (
+	// ask sends a message to the actor of a local partition replica; its
+	// answer (a followerState) comes back to the fetcher.
+	ask struct {
+		tp  TopicPartition
+		msg any
+	}
+	// dialLeader opens the connection to the leader (fetcherConnected).
+	dialLeader struct{}
+	// sendFetch sends a replica fetch on the connection (fetcherFetched).
+	sendFetch struct {
+		req  *ReplicaFetch
+		sent map[TopicPartition]int64
+	}
+	// sendEpochs sends OffsetForLeaderEpoch on the connection (fetcherEpochs).
+	sendEpochs struct{ qs []EpochQuery }
+	// closeConn closes the connection (a call in flight fails).
+	closeConn struct{}
 )
 
 // fetchPhase is where a followed partition is in the fetcher's cycle.
@@ -86,7 +100,6 @@ const (
 )
 
 type fetchState struct {
-	pid         *actor.PID
 	leaderEpoch int32
 	phase       fetchPhase
 	latestEpoch int32
@@ -96,98 +109,97 @@ type fetchState struct {
 	hw int64
 	// busy: a message to the partition is outstanding (its answer moves
 	// the state on); the partition is left out of fetches meanwhile.
-	busy     bool
-	busySent time.Time
+	busy      bool
+	busySince int64 // tick
 }
 
 // fetcherConfig is what a fetcher needs.
 type fetcherConfig struct {
 	localID      int32
-	localEpoch   func() int64
 	leader       *messages.Broker
-	dial         DialLeaderFunc
 	maxWait      time.Duration
 	minBytes     int32
 	maxBytes     int32
 	partMaxBytes int32
-	log          zerolog.Logger
-	// onStart runs in the fetcher's Started (it tells the parent).
-	onStart func(actor.Context)
+	// tickEvery is the period of the fetcher's ticks (backoff and
+	// unanswered-partition timeouts are counted in them).
+	tickEvery time.Duration
+	log       zerolog.Logger
 }
 
-// fetcherActor replicates every partition this broker follows from one
-// leader broker: one connection, one fetch session covering all of them
-// (Kafka's ReplicaFetcherThread, as an actor). Network calls run on a
-// goroutine and report back by message; the actor keeps each partition's
-// phase: init → (truncate by leader epoch) → fetch.
+// fetcher is the core of the replication from one leader broker: one
+// connection, one fetch covering every partition this broker follows on
+// that leader (Kafka's ReplicaFetcherThread). It keeps each partition's
+// phase: init → (truncate by leader epoch) → fetch. A network call is in
+// flight at most once; a partition whose previous fetched data is still
+// being appended is left out of the next fetch, so the fetch offset always
+// comes from the partition's own answer.
 //
-// A fetch is in flight at most once; a partition whose previous fetched
-// data is still being appended is left out of the next fetch, so the
-// fetch offset always comes from the partition's own answer.
-//
-// Supervision: default restart; a restarted fetcher has no partitions,
-// so the replica manager (its parent) re-adds them (see replicaManager).
-type fetcherActor struct {
-	cfg      fetcherConfig
-	log      zerolog.Logger
-	client   LeaderClient
-	parts    map[TopicPartition]*fetchState
-	inFlight bool
-	dialing  bool
-	backoff  time.Duration
-	retrying bool
-	self     *actor.PID
-	system   *actor.ActorSystem
-	stopped  bool
+// Deterministic: no clock (backoff counts ticks), no network (dialLeader,
+// sendFetch, sendEpochs are effects, their results inputs). The shell is
+// fetcherActor; the simulator runs the same core.
+type fetcher struct {
+	cfg         fetcherConfig
+	log         zerolog.Logger
+	brokerEpoch int64
+	parts       map[TopicPartition]*fetchState
+	connected   bool
+	inFlight    bool
+	dialing     bool
+	// backoff is the current retry delay in ticks (0: none yet); no call
+	// starts before retryAt.
+	backoff int64
+	retryAt int64
+	ticks   int64
+	out     []effect
 }
 
-func newFetcherProps(cfg fetcherConfig) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor {
-		return &fetcherActor{cfg: cfg, parts: map[TopicPartition]*fetchState{},
-			log: cfg.log.With().Str("actor", "fetcher").Int32("leader", cfg.leader.Id).Logger()}
-	})
+func newFetcher(cfg fetcherConfig, brokerEpoch int64) *fetcher {
+	return &fetcher{cfg: cfg, brokerEpoch: brokerEpoch, parts: map[TopicPartition]*fetchState{},
+		log: cfg.log.With().Str("actor", "fetcher").Int32("leader", cfg.leader.Id).Logger()}
 }
 
-func (f *fetcherActor) leaderAddr() string {
-	return net.JoinHostPort(f.cfg.leader.Host, strconv.Itoa(int(f.cfg.leader.Port)))
+// busyTicks is how long a partition may leave a message unanswered (its
+// actor restarted and lost it) before it starts over.
+func (f *fetcher) busyTicks() int64 { return max(1, int64(10*time.Second/f.cfg.tickEvery)) }
+
+// maxBackoffTicks caps the retry delay at about 2 s.
+func (f *fetcher) maxBackoffTicks() int64 { return max(1, int64(2*time.Second/f.cfg.tickEvery)) }
+
+func (f *fetcher) emit(e effect) { f.out = append(f.out, e) }
+
+// step takes one input and returns the effects it causes.
+func (f *fetcher) step(msg any) []effect {
+	f.stepOne(msg)
+	f.kick()
+	out := f.out
+	f.out = nil
+	return out
 }
 
-// Receive handles the fetcher's messages.
-func (f *fetcherActor) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
-	case *actor.Started:
-		f.self, f.system = ctx.Self(), ctx.ActorSystem()
-		if f.cfg.onStart != nil {
-			f.cfg.onStart(ctx)
-		}
-	case *actor.Stopping:
-		f.stopped = true
-		if f.client != nil {
-			_ = f.client.Close() // unblocks a fetch in flight
-		}
+func (f *fetcher) stepOne(msg any) {
+	switch m := msg.(type) {
 	case *followPartitions:
 		for _, sp := range m.parts {
-			f.parts[sp.tp] = &fetchState{pid: sp.pid, leaderEpoch: sp.leaderEpoch, phase: phaseInit}
-			f.ask(ctx, sp.tp, &followerStateRequest{leaderEpoch: sp.leaderEpoch})
+			f.parts[sp.tp] = &fetchState{leaderEpoch: sp.leaderEpoch, phase: phaseInit}
+			f.ask(sp.tp, &followerStateRequest{leaderEpoch: sp.leaderEpoch})
 		}
 	case *unfollowPartitions:
 		for _, tp := range m.tps {
 			delete(f.parts, tp)
 		}
+	case *brokerEpochChanged:
+		f.brokerEpoch = m.epoch
 	case *followerState:
 		f.partitionAnswered(m)
 	case *fetcherConnected:
 		f.dialing = false
 		if m.err != nil {
-			f.log.Warn().Err(m.err).Str("addr", f.leaderAddr()).Msg("cannot connect to leader; retrying")
+			f.log.Warn().Err(m.err).Msg("cannot connect to leader; retrying")
 			f.retryLater()
 			return
 		}
-		if f.stopped {
-			_ = m.client.Close()
-			return
-		}
-		f.client, f.backoff = m.client, 0
+		f.connected, f.backoff = true, 0
 	case *fetcherEpochs:
 		f.inFlight = false
 		if m.err != nil {
@@ -206,7 +218,7 @@ func (f *fetcherActor) Receive(ctx actor.Context) {
 				continue
 			}
 			progressed = true
-			f.ask(ctx, a.TP, &truncateFollower{leaderEpoch: st.leaderEpoch, answer: a})
+			f.ask(a.TP, &truncateFollower{leaderEpoch: st.leaderEpoch, answer: a})
 		}
 		if !progressed {
 			f.retryLater()
@@ -219,29 +231,36 @@ func (f *fetcherActor) Receive(ctx actor.Context) {
 			f.connectionFailed(m.err)
 			return
 		}
-		f.fetched(ctx, m)
-	case *fetcherRetry:
-		f.retrying = false
+		f.fetched(m)
 	case tick:
+		f.ticks++
 		// Partitions whose answer never came (their actor restarted) start over.
-		for tp, st := range f.parts {
-			if st.busy && time.Since(st.busySent) > 10*time.Second {
+		for _, tp := range sortedTPs(f.parts) {
+			if st := f.parts[tp]; st.busy && f.ticks-st.busySince > f.busyTicks() {
 				st.phase = phaseInit
-				f.ask(ctx, tp, &followerStateRequest{leaderEpoch: st.leaderEpoch})
+				f.ask(tp, &followerStateRequest{leaderEpoch: st.leaderEpoch})
 			}
 		}
 	}
-	f.kick()
+}
+
+// stop closes the connection (the shell calls it when the fetcher stops).
+func (f *fetcher) stop() []effect {
+	if f.connected || f.dialing || f.inFlight {
+		f.connected = false
+		return []effect{closeConn{}}
+	}
+	return nil
 }
 
 // ask sends a message to a partition actor and marks it busy.
-func (f *fetcherActor) ask(ctx actor.Context, tp TopicPartition, msg any) {
+func (f *fetcher) ask(tp TopicPartition, msg any) {
 	st := f.parts[tp]
-	st.busy, st.busySent = true, time.Now()
-	ctx.Request(st.pid, msg)
+	st.busy, st.busySince = true, f.ticks
+	f.emit(ask{tp: tp, msg: msg})
 }
 
-func (f *fetcherActor) partitionAnswered(m *followerState) {
+func (f *fetcher) partitionAnswered(m *followerState) {
 	st := f.parts[m.tp]
 	if st == nil || st.leaderEpoch != m.leaderEpoch {
 		return
@@ -257,41 +276,30 @@ func (f *fetcherActor) partitionAnswered(m *followerState) {
 	}
 }
 
-func (f *fetcherActor) retryLater() {
-	if f.retrying {
-		return
-	}
-	f.retrying = true
-	f.backoff = min(max(2*f.backoff, 50*time.Millisecond), 2*time.Second)
-	self, system := f.self, f.system
-	time.AfterFunc(f.backoff, func() { system.Root.Send(self, &fetcherRetry{}) })
+// retryLater holds network calls back for the current backoff (the next
+// tick at first), doubling it over a streak of failures up to about 2 s.
+func (f *fetcher) retryLater() {
+	f.backoff = min(max(2*f.backoff, 1), f.maxBackoffTicks())
+	f.retryAt = f.ticks + f.backoff
 }
 
-func (f *fetcherActor) connectionFailed(err error) {
-	if !f.stopped {
-		f.log.Warn().Err(err).Msg("replica fetch failed; reconnecting")
-	}
-	if f.client != nil {
-		_ = f.client.Close()
-		f.client = nil
+func (f *fetcher) connectionFailed(err error) {
+	f.log.Warn().Err(err).Msg("replica fetch failed; reconnecting")
+	if f.connected {
+		f.emit(closeConn{})
+		f.connected = false
 	}
 	f.retryLater()
 }
 
 // kick starts the next network call if none is running.
-func (f *fetcherActor) kick() {
-	if f.stopped || f.inFlight || f.dialing || f.retrying || len(f.parts) == 0 {
+func (f *fetcher) kick() {
+	if f.inFlight || f.dialing || f.ticks < f.retryAt || len(f.parts) == 0 {
 		return
 	}
-	if f.client == nil {
+	if !f.connected {
 		f.dialing = true
-		dial, addr, id, self, system := f.cfg.dial, f.leaderAddr(), f.cfg.localID, f.self, f.system
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			c, err := dial(ctx, addr, id)
-			system.Root.Send(self, &fetcherConnected{client: c, err: err})
-		}()
+		f.emit(dialLeader{})
 		return
 	}
 	// While a partition is appending what the last fetch brought, wait for
@@ -311,7 +319,8 @@ func (f *fetcherActor) kick() {
 	var qs []EpochQuery
 	var fp []FetchPartition
 	sent := map[TopicPartition]int64{}
-	for tp, st := range f.parts {
+	for _, tp := range sortedTPs(f.parts) {
+		st := f.parts[tp]
 		if st.busy {
 			continue
 		}
@@ -324,44 +333,21 @@ func (f *fetcherActor) kick() {
 			sent[tp] = st.offset
 		}
 	}
-	client, self, system := f.client, f.self, f.system
 	switch {
 	case len(qs) > 0:
 		f.inFlight = true
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			answers, err := client.OffsetsForLeaderEpoch(ctx, qs)
-			system.Root.Send(self, &fetcherEpochs{answers: answers, err: err})
-		}()
+		f.emit(sendEpochs{qs: qs})
 	case len(fp) > 0:
 		f.inFlight = true
-		req := &ReplicaFetch{ReplicaID: f.cfg.localID, ReplicaEpoch: f.cfg.localEpoch(), MaxWaitMs: int32(f.cfg.maxWait / time.Millisecond),
-			MinBytes: f.cfg.minBytes, MaxBytes: f.cfg.maxBytes, Partitions: fp}
-		timeout := f.cfg.maxWait + 10*time.Second
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			parts, err := client.Fetch(ctx, req)
-			system.Root.Send(self, &fetcherFetched{parts: parts, sent: sent, err: err})
-		}()
+		f.emit(sendFetch{req: &ReplicaFetch{ReplicaID: f.cfg.localID, ReplicaEpoch: f.brokerEpoch,
+			MaxWaitMs: int32(f.cfg.maxWait / time.Millisecond), MinBytes: f.cfg.minBytes, MaxBytes: f.cfg.maxBytes,
+			Partitions: fp}, sent: sent})
 	}
 }
 
 // fetched hands each partition's fetched data to its actor.
-func (f *fetcherActor) fetched(ctx actor.Context, m *fetcherFetched) {
+func (f *fetcher) fetched(m *fetcherFetched) {
 	errs, ok := 0, 0
-	defer func() {
-		if errs > 0 && ok == 0 {
-			f.retryLater()
-		} else if ok > 0 {
-			// The backoff grows over a streak of failures only: never
-			// reset on a live connection, it reached 2 s after a few
-			// leadership moves and then delayed a follower's first fetch
-			// under a new leader by that much.
-			f.backoff = 0
-		}
-	}()
 	for _, p := range m.parts {
 		if p.Err != nil {
 			errs++
@@ -379,10 +365,10 @@ func (f *fetcherActor) fetched(ctx actor.Context, m *fetcherFetched) {
 				continue // nothing new
 			}
 			st.hw = p.HighWatermark
-			f.ask(ctx, p.TP, &appendFromLeader{leaderEpoch: st.leaderEpoch, records: p.Records, leaderHW: p.HighWatermark,
+			f.ask(p.TP, &appendFromLeader{leaderEpoch: st.leaderEpoch, records: p.Records, leaderHW: p.HighWatermark,
 				leaderStart: p.LogStartOffset, fetchOffset: off})
 		case errors.Is(p.Err, ErrOffsetOutOfRange):
-			f.ask(ctx, p.TP, &appendFromLeader{leaderEpoch: st.leaderEpoch, leaderHW: p.HighWatermark, leaderStart: p.LogStartOffset,
+			f.ask(p.TP, &appendFromLeader{leaderEpoch: st.leaderEpoch, leaderHW: p.HighWatermark, leaderStart: p.LogStartOffset,
 				outOfRange: true, fetchOffset: off})
 		case errors.Is(p.Err, ErrFencedLeaderEpoch), errors.Is(p.Err, ErrUnknownLeaderEpoch), errors.Is(p.Err, ErrNotLeader):
 			// Leadership moved or the leader has not applied its
@@ -391,7 +377,14 @@ func (f *fetcherActor) fetched(ctx actor.Context, m *fetcherFetched) {
 			f.log.Warn().Err(p.Err).Str("topic", p.TP.Topic).Int32("partition", p.TP.Partition).Msg("replica fetch error")
 		}
 	}
+	switch {
+	case errs > 0 && ok == 0:
+		f.retryLater()
+	case ok > 0:
+		// The backoff grows over a streak of failures only: never reset
+		// on a live connection, it reached 2 s after a few leadership
+		// moves and then delayed a follower's first fetch under a new
+		// leader by that much.
+		f.backoff = 0
+	}
 }
-
-// String names the fetcher in logs.
-func (f *fetcherActor) String() string { return fmt.Sprintf("fetcher(leader=%d)", f.cfg.leader.Id) }

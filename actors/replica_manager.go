@@ -4,15 +4,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sync/atomic"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 
 	"github.com/troupe-mq/troupe/internal/config"
 	"github.com/troupe-mq/troupe/messages"
-	"github.com/troupe-mq/troupe/storage"
 )
 
 // partitionTickRatio: partitions get every fifth tick of the manager.
@@ -28,69 +25,65 @@ const ReplicaManagerName = "replica-manager"
 // ControllerName is the name of the controller actor on every broker.
 const ControllerName = "controller"
 
-// Kafka error codes the control plane answers with.
-const (
-	codeNone                 = 0
-	codeStaleControllerEpoch = 11
-	codeFencedLeaderEpoch    = 74
-	codeUnknownTopicOrPart   = 3
-	codeKafkaStorageError    = 56
-)
+// logDeleteTimeout bounds the wait for partition actors to delete their
+// logs; past it the partition is answered KAFKA_STORAGE_ERROR and the
+// controller asks again.
+const logDeleteTimeout = 30 * time.Second
 
-// ReplicaManagerConfig configures a broker's replica manager.
-type ReplicaManagerConfig struct {
-	BrokerID int32
-	DataDir  string
-	FS       storage.FS
-	Broker   *config.Broker
-	// TickEvery is the logical clock period: request timeouts and ISR lag
-	// are counted in ticks of this length.
-	TickEvery time.Duration
-	Clock     func() time.Time
-	Log       zerolog.Logger
-	// AllowCrashForTests makes partition actors obey CrashForTest.
-	AllowCrashForTests bool
-	// DialLeader connects replica fetchers to leader brokers (cluster mode).
-	DialLeader DialLeaderFunc
-	// BrokerEpoch returns this broker's current epoch (its registration's
-	// czxid), sent with replica fetches.
-	BrokerEpoch func() int64
+// alterResendTicks: proposals still unanswered are sent again this often
+// (in manager ticks), besides at once to every new controller.
+const alterResendTicks = 50
+
+// The replica host is the core of a broker's replica manager: it decides
+// which partition actors run here and in which role, applies LeaderAndIsr /
+// StopReplica / UpdateMetadata from the controller (refusing older
+// controller epochs), registers followers with the fetcher of their leader,
+// routes ISR proposals to the controller (resending them to a new one), and
+// drives the logical clock of the partitions and fetchers.
+//
+// Deterministic like every core: inputs in, effects out (no actors, clock
+// or IO). Its shell is replicaManager (replica_manager_actor.go); the
+// simulator runs it as it is.
+type replicaHost struct {
+	cfg        replicaHostConfig
+	log        zerolog.Logger
+	partitions map[TopicPartition]*hostedPartition
+	overrides  map[string]map[string]string // topic -> config overrides
+	// controllerEpoch is the newest controller epoch seen; commands from
+	// older epochs are refused.
+	controllerEpoch int32
+	md              *Metadata
+	brokerEpoch     int64
+	ticks           int64
+	// fetchers by leaderKey (leader id, address and epoch).
+	fetchers map[string]*fetcherEntry
+	// alters are the ISR proposals forwarded to the controller and not yet
+	// answered; alterTo names the controller they were last sent to.
+	alters  map[TopicPartition]*messages.AlterPartitionRequest
+	alterTo string
+	// stops are StopReplica requests waiting for logs to be deleted.
+	stops    map[int64]*pendingStop
+	nextStop int64
+	nextInc  int64
+	out      []effect
 }
 
-// Replicas is what the replica manager publishes for the gateway: the
-// broker's metadata cache and where each local partition actor lives.
-// Both are immutable snapshots replaced atomically, so the gateway's
-// goroutines read them without going through the manager's mailbox.
-type Replicas struct {
-	metadata atomic.Pointer[Metadata]
-	registry atomic.Pointer[map[TopicPartition]*actor.PID]
+// replicaHostConfig is what a replica host needs.
+type replicaHostConfig struct {
+	brokerID int32
+	broker   *config.Broker
+	// tickEvery is the period of the manager's ticks.
+	tickEvery time.Duration
+	// fetch: followers fetch from their leaders (cluster mode).
+	fetch bool
+	log   zerolog.Logger
 }
 
-// Metadata returns the current metadata snapshot.
-func (r *Replicas) Metadata() *Metadata { return r.metadata.Load() }
-
-// Partition returns the actor of a partition replica hosted here.
-func (r *Replicas) Partition(tp TopicPartition) (*actor.PID, bool) {
-	m := r.registry.Load()
-	if m == nil {
-		return nil, false
-	}
-	pid, ok := (*m)[tp]
-	return pid, ok
-}
-
-// NewReplicas returns an empty Replicas.
-func NewReplicas() *Replicas {
-	r := &Replicas{}
-	r.metadata.Store(emptyMetadata())
-	empty := map[TopicPartition]*actor.PID{}
-	r.registry.Store(&empty)
-	return r
-}
-
-// hostedPartition is the manager's record of one local replica.
+// hostedPartition is the host's record of one local replica.
 type hostedPartition struct {
-	pid    *actor.PID
+	// inc numbers the actor spawned for it, so a report from an actor that
+	// was replaced is told apart.
+	inc    int64
 	state  *messages.PartitionState
 	leader *messages.Broker
 	// started: the actor has opened its log and been sent its state.
@@ -102,15 +95,36 @@ type hostedPartition struct {
 
 // fetcherEntry is a running replica fetcher for one leader broker.
 type fetcherEntry struct {
-	pid    *actor.PID
 	leader *messages.Broker
 	// parts are the partitions registered with it.
 	parts map[TopicPartition]bool
 }
 
-// fetcherStarted tells the manager a fetcher (re)started and needs its
-// partitions.
-type fetcherStarted struct{ key string }
+// pendingStop is a StopReplica waiting for partition logs to be deleted.
+type pendingStop struct {
+	to       any
+	resp     *messages.StopReplicaResponse
+	waiting  map[TopicPartition]*messages.PartitionError
+	deadline int64
+}
+
+// Inputs of the replica host besides the controller's requests.
+type (
+	// managerTick is the manager's clock; nowMs is the wall clock the shell
+	// read (for producer id expiry in the partitions' housekeeping).
+	managerTick struct{ nowMs int64 }
+	// replicaGone: a partition actor stopped on its own (supervision gave up).
+	replicaGone struct {
+		tp  TopicPartition
+		inc int64
+	}
+	// replicaStopped: a log deletion asked by a StopReplica finished.
+	replicaStopped struct {
+		stop int64
+		tp   TopicPartition
+		err  error
+	}
+)
 
 // TopicConfigChanged tells the replica manager a topic's overrides changed.
 type TopicConfigChanged struct {
@@ -118,177 +132,178 @@ type TopicConfigChanged struct {
 	Overrides map[string]string
 }
 
-// replicaManager is the per-broker replica supervisor: it spawns a partition
-// actor for every replica the controller assigns here, applies
-// LeaderAndIsr / StopReplica / UpdateMetadata, routes ISR changes to the
-// controller and drives the logical clock of its partitions.
-//
-// Supervision: partition actors are restarted on panic (one-for-one, at
-// most 10 times a minute, then stopped and reported offline) because a
-// partition's state is rebuilt from its log and the manager's record.
-type replicaManager struct {
-	cfg        ReplicaManagerConfig
-	env        *replicaEnv
-	pub        *Replicas
-	log        zerolog.Logger
-	partitions map[TopicPartition]*hostedPartition
-	byPID      map[string]TopicPartition
-	overrides  map[string]map[string]string // topic -> config overrides
-	// controllerEpoch is the newest controller epoch seen; commands from
-	// older epochs are refused.
-	controllerEpoch int32
-	ticks           int64
-	stopTicker      chan struct{}
-	// fetchers by leaderKey (leader id, address and epoch).
-	fetchers map[string]*fetcherEntry
+// Effects of the replica host.
+type (
+	// spawnReplica starts the actor of a partition replica (inc names it).
+	spawnReplica struct {
+		tp  TopicPartition
+		inc int64
+		cfg config.Topic
+	}
+	// toReplica sends msg to the partition's actor (dropped if none runs).
+	toReplica struct {
+		tp  TopicPartition
+		msg any
+	}
+	// stopReplica stops the partition's actor; with delete its log goes
+	// too (also when no actor runs: the log may be on disk from before a
+	// restart), and replicaStopped{stop} reports the deletion.
+	stopReplica struct {
+		tp     TopicPartition
+		delete bool
+		hosted bool
+		stop   int64
+	}
+	// startFetcher starts the fetcher for a leader broker.
+	startFetcher struct {
+		key string
+		cfg fetcherConfig
+	}
+	toFetcher struct {
+		key string
+		msg any
+	}
+	stopFetcher struct{ key string }
+	// publish makes md the metadata snapshot the gateway reads.
+	publish struct{ md *Metadata }
+	// toController sends msg to the controller actor on broker to; the
+	// answer comes back to the host.
+	toController struct {
+		to  *messages.Broker
+		msg any
+	}
+	// reply answers the sender of a request.
+	reply struct {
+		to  any
+		msg any
+	}
+)
+
+func newReplicaHost(cfg replicaHostConfig) *replicaHost {
+	return &replicaHost{
+		cfg:             cfg,
+		log:             cfg.log.With().Str("actor", ReplicaManagerName).Logger(),
+		partitions:      make(map[TopicPartition]*hostedPartition),
+		overrides:       make(map[string]map[string]string),
+		controllerEpoch: -1,
+		md:              emptyMetadata(),
+		brokerEpoch:     -1,
+		fetchers:        make(map[string]*fetcherEntry),
+		alters:          make(map[TopicPartition]*messages.AlterPartitionRequest),
+		stops:           make(map[int64]*pendingStop),
+	}
 }
 
-// NewReplicaManagerProps returns the props of the replica manager. Spawn it
-// named ReplicaManagerName.
-func NewReplicaManagerProps(cfg ReplicaManagerConfig, pub *Replicas) *actor.Props {
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
-	}
-	if cfg.TickEvery <= 0 {
-		cfg.TickEvery = 100 * time.Millisecond
-	}
-	if cfg.FS == nil {
-		cfg.FS = storage.OSFS()
-	}
-	supervisor := actor.NewOneForOneStrategy(10, time.Minute, func(reason any) actor.Directive {
-		cfg.Log.Error().Interface("reason", reason).Msg("partition actor failed; restarting it from its log")
-		return actor.RestartDirective
-	})
-	return actor.PropsFromProducer(func() actor.Actor {
-		return &replicaManager{
-			cfg: cfg,
-			env: &replicaEnv{brokerID: cfg.BrokerID, dataDir: cfg.DataDir, fs: cfg.FS, broker: cfg.Broker,
-				tickEvery: cfg.TickEvery * partitionTickRatio, clock: cfg.Clock, log: cfg.Log, allowCrash: cfg.AllowCrashForTests},
-			pub:             pub,
-			log:             cfg.Log.With().Str("actor", ReplicaManagerName).Logger(),
-			partitions:      make(map[TopicPartition]*hostedPartition),
-			byPID:           make(map[string]TopicPartition),
-			overrides:       make(map[string]map[string]string),
-			controllerEpoch: -1,
-			fetchers:        make(map[string]*fetcherEntry),
-		}
-	}, actor.WithSupervisor(supervisor))
-}
+func (h *replicaHost) emit(e effect) { h.out = append(h.out, e) }
 
-// Receive handles the manager's messages.
-func (m *replicaManager) Receive(ctx actor.Context) {
-	switch msg := ctx.Message().(type) {
-	case *actor.Started:
-		m.stopTicker = startTicker(ctx.ActorSystem(), ctx.Self(), m.cfg.TickEvery, tick{})
-	case *actor.Stopping:
-		close(m.stopTicker)
+// step takes one input (from: its sender, for those answered) and returns
+// the effects it causes.
+func (h *replicaHost) step(msg any, from any) []effect {
+	switch m := msg.(type) {
 	case *messages.LeaderAndIsrRequest:
-		ctx.Respond(m.leaderAndIsr(ctx, msg))
+		h.emit(reply{to: from, msg: h.leaderAndIsr(m)})
 	case *messages.UpdateMetadataRequest:
-		m.updateMetadata(msg)
+		h.updateMetadata(m)
 	case *messages.StopReplicaRequest:
-		resp, deleting := m.stopReplica(ctx, msg)
-		m.respondWhenDeleted(ctx, resp, deleting)
-	case *stopReplicaDeleted:
-		if msg.to != nil {
-			ctx.Send(msg.to, msg.resp)
-		}
+		h.stopReplicas(m, from)
+	case *replicaStopped:
+		h.replicaStopped(m)
 	case *messages.Ping:
-		ctx.Respond(&messages.Pong{BrokerId: m.cfg.BrokerID, BrokerEpoch: m.brokerEpoch()})
+		h.emit(reply{to: from, msg: &messages.Pong{BrokerId: h.cfg.brokerID, BrokerEpoch: h.brokerEpoch}})
 	case *replicaStarted:
-		m.replicaStarted(ctx, msg)
+		h.replicaStarted(m)
+	case *replicaGone:
+		if hp := h.partitions[m.tp]; hp != nil && hp.inc == m.inc {
+			h.unfollow(m.tp, hp)
+			delete(h.partitions, m.tp)
+		}
 	case *messages.AlterPartitionRequest:
-		m.forwardAlterPartition(ctx, msg)
+		h.alters[TopicPartition{m.Topic, m.Partition}] = m
+		h.sendAlter(m)
 	case *messages.AlterPartitionResponse:
-		m.routeAlterPartitionResponse(ctx, msg)
+		h.alterAnswered(m)
 	case *TopicConfigChanged:
-		m.topicConfigChanged(ctx, msg)
-	case *actor.Terminated:
-		if tp, ok := m.byPID[msg.Who.Id]; ok {
-			delete(m.byPID, msg.Who.Id)
-			if hp := m.partitions[tp]; hp != nil && hp.pid.Equal(msg.Who) {
-				delete(m.partitions, tp)
-				m.publishRegistry()
-			}
+		h.topicConfigChanged(m)
+	case *brokerEpochChanged:
+		h.brokerEpoch = m.epoch
+		for _, key := range sortedKeys(h.fetchers) {
+			h.emit(toFetcher{key: key, msg: m})
 		}
-	case tick:
-		m.tick(ctx)
+	case managerTick:
+		h.tick(m.nowMs)
 	case *fetcherStarted:
-		if fe := m.fetchers[msg.key]; fe != nil {
-			m.refollowAll(ctx, msg.key, fe)
+		if fe := h.fetchers[m.key]; fe != nil {
+			h.refollowAll(m.key, fe)
 		}
 	}
+	out := h.out
+	h.out = nil
+	return out
 }
 
-// startTicker sends msg to self every period until the returned channel
-// is closed: the logical clock of an actor (STYLE: ticks, not timers, make
-// protocol decisions).
-func startTicker(system *actor.ActorSystem, self *actor.PID, every time.Duration, msg any) chan struct{} {
-	stop := make(chan struct{})
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				system.Root.Send(self, msg)
-			case <-stop:
-				return
-			}
-		}
-	}()
-	return stop
-}
-
-// tick fans the logical clock out to the partitions and schedules
-// housekeeping (flush policy, checkpoints, retention).
-func (m *replicaManager) tick(ctx actor.Context) {
-	m.ticks++
+// tick fans the logical clock out to the partitions and fetchers and
+// schedules housekeeping (flush policy, checkpoints, retention).
+func (h *replicaHost) tick(nowMs int64) {
+	h.ticks++
 	every := func(d time.Duration) bool {
-		n := int64(d / m.cfg.TickEvery)
-		return n <= 1 || m.ticks%n == 0
+		n := int64(d / h.cfg.tickEvery)
+		return n <= 1 || h.ticks%n == 0
 	}
-	hk := every(m.cfg.Broker.FlushSchedulerInterval)
-	ret := every(m.cfg.Broker.RetentionCheckInterval)
+	hk := every(h.cfg.broker.FlushSchedulerInterval)
+	ret := every(h.cfg.broker.RetentionCheckInterval)
 	// A checkpoint is an fsynced file per changed partition: every few
 	// seconds, not every flush tick, so a busy broker does not fsync
 	// thousands of files a second.
-	cp := every(m.cfg.Broker.CheckpointInterval)
-	var h *housekeeping
+	cp := every(h.cfg.broker.CheckpointInterval)
+	var hkMsg *housekeeping
 	if hk || ret || cp {
-		h = &housekeeping{retention: ret, checkpoint: cp}
+		hkMsg = &housekeeping{retention: ret, checkpoint: cp, nowMs: nowMs}
 	}
-	partitionTick := m.ticks%partitionTickRatio == 0
-	for _, hp := range m.partitions {
-		if !hp.started {
-			continue
-		}
-		if partitionTick {
-			ctx.Send(hp.pid, tick{})
-		}
-		if h != nil {
-			ctx.Send(hp.pid, h)
+	partitionTick := h.ticks%partitionTickRatio == 0
+	if partitionTick || hkMsg != nil {
+		for _, tp := range sortedTPs(h.partitions) {
+			if !h.partitions[tp].started {
+				continue
+			}
+			if partitionTick {
+				h.emit(toReplica{tp: tp, msg: tick{}})
+			}
+			if hkMsg != nil {
+				h.emit(toReplica{tp: tp, msg: hkMsg})
+			}
 		}
 	}
-	if every(time.Second) {
-		for _, fe := range m.fetchers {
-			ctx.Send(fe.pid, tick{})
+	for _, key := range sortedKeys(h.fetchers) {
+		h.emit(toFetcher{key: key, msg: tick{}})
+	}
+	for _, id := range sortedKeys(h.stops) {
+		if ps := h.stops[id]; h.ticks >= ps.deadline {
+			for _, pe := range ps.waiting {
+				pe.ErrorCode = codeKafkaStorageError
+			}
+			delete(h.stops, id)
+			h.emit(reply{to: ps.to, msg: ps.resp})
+		}
+	}
+	if len(h.alters) > 0 && h.ticks%alterResendTicks == 0 {
+		for _, tp := range sortedTPs(h.alters) {
+			h.sendAlter(h.alters[tp])
 		}
 	}
 }
 
-func (m *replicaManager) checkControllerEpoch(epoch int32) bool {
-	if epoch < m.controllerEpoch {
-		m.log.Warn().Int32("epoch", epoch).Int32("current", m.controllerEpoch).Msg("ignoring command from a stale controller")
+func (h *replicaHost) checkControllerEpoch(epoch int32) bool {
+	if epoch < h.controllerEpoch {
+		h.log.Warn().Int32("epoch", epoch).Int32("current", h.controllerEpoch).Msg("ignoring command from a stale controller")
 		return false
 	}
-	m.controllerEpoch = epoch
+	h.controllerEpoch = epoch
 	return true
 }
 
-func (m *replicaManager) leaderAndIsr(ctx actor.Context, req *messages.LeaderAndIsrRequest) *messages.LeaderAndIsrResponse {
-	resp := &messages.LeaderAndIsrResponse{BrokerId: m.cfg.BrokerID}
-	if !m.checkControllerEpoch(req.ControllerEpoch) {
+func (h *replicaHost) leaderAndIsr(req *messages.LeaderAndIsrRequest) *messages.LeaderAndIsrResponse {
+	resp := &messages.LeaderAndIsrResponse{BrokerId: h.cfg.brokerID}
+	if !h.checkControllerEpoch(req.ControllerEpoch) {
 		resp.ErrorCode = codeStaleControllerEpoch
 		return resp
 	}
@@ -296,46 +311,44 @@ func (m *replicaManager) leaderAndIsr(ctx actor.Context, req *messages.LeaderAnd
 	for _, b := range req.Leaders {
 		leaders[b.Id] = b
 	}
-	for topic, c := range req.Configs {
+	for _, topic := range sortedKeys(req.Configs) {
 		// The config watcher's copy (TopicConfigChanged) is the newest; the
 		// controller's only fills in topics this broker has not seen.
-		if _, known := m.overrides[topic]; !known {
-			m.overrides[topic] = c.GetEntries()
+		if _, known := h.overrides[topic]; !known {
+			h.overrides[topic] = req.Configs[topic].GetEntries()
 		}
 	}
-	changed := false
 	for _, st := range req.Partitions {
 		tp := TopicPartition{st.Topic, st.Partition}
 		pe := &messages.PartitionError{Topic: st.Topic, Partition: st.Partition}
 		resp.Partitions = append(resp.Partitions, pe)
-		if !slices.Contains(st.Replicas, m.cfg.BrokerID) {
+		if !slices.Contains(st.Replicas, h.cfg.brokerID) {
 			pe.ErrorCode = codeUnknownTopicOrPart
 			continue
 		}
-		hp := m.partitions[tp]
+		hp := h.partitions[tp]
 		if hp != nil && hp.state != nil && !newer(st, hp.state) {
 			pe.ErrorCode = codeFencedLeaderEpoch
 			continue
 		}
-		cfg := m.topicConfig(st.Topic)
+		if a := h.alters[tp]; a != nil && a.LeaderEpoch < st.LeaderEpoch {
+			delete(h.alters, tp) // proposed under an epoch that is over
+		}
+		cfg := h.topicConfig(st.Topic)
 		if hp == nil {
-			pid := ctx.Spawn(actor.PropsFromProducer(newPartitionActor(tp, m.env, cfg)))
-			hp = &hostedPartition{pid: pid}
-			m.partitions[tp] = hp
-			m.byPID[pid.Id] = tp
-			changed = true
+			h.nextInc++
+			hp = &hostedPartition{inc: h.nextInc}
+			h.partitions[tp] = hp
+			h.emit(spawnReplica{tp: tp, inc: hp.inc, cfg: cfg})
 		}
 		hp.state, hp.leader = st, leaders[st.Leader]
 		if hp.failed {
 			pe.ErrorCode = codeKafkaStorageError
 		}
 		if hp.started {
-			ctx.Send(hp.pid, &applyPartitionState{state: st, cfg: cfg, leader: hp.leader})
-			m.updateFollowing(ctx, tp, hp)
+			h.emit(toReplica{tp: tp, msg: &applyPartitionState{state: st, cfg: cfg, leader: hp.leader}})
+			h.updateFollowing(tp, hp)
 		}
-	}
-	if changed {
-		m.publishRegistry()
 	}
 	return resp
 }
@@ -348,17 +361,17 @@ func newer(a, b *messages.PartitionState) bool {
 	return a.PartitionEpoch > b.PartitionEpoch
 }
 
-func (m *replicaManager) topicConfig(topic string) config.Topic {
-	t, err := m.cfg.Broker.ResolveTopic(m.overrides[topic])
+func (h *replicaHost) topicConfig(topic string) config.Topic {
+	t, err := h.cfg.broker.ResolveTopic(h.overrides[topic])
 	if err != nil {
-		m.log.Warn().Err(err).Str("topic", topic).Msg("bad topic config; using defaults for the bad keys")
+		h.log.Warn().Err(err).Str("topic", topic).Msg("bad topic config; using defaults for the bad keys")
 	}
 	return t
 }
 
-func (m *replicaManager) replicaStarted(ctx actor.Context, msg *replicaStarted) {
-	hp := m.partitions[msg.tp]
-	if hp == nil || !hp.pid.Equal(msg.pid) {
+func (h *replicaHost) replicaStarted(msg *replicaStarted) {
+	hp := h.partitions[msg.tp]
+	if hp == nil || hp.inc != msg.inc {
 		return
 	}
 	if msg.err != nil {
@@ -367,8 +380,8 @@ func (m *replicaManager) replicaStarted(ctx actor.Context, msg *replicaStarted) 
 	}
 	hp.started, hp.failed = true, false
 	if hp.state != nil {
-		ctx.Send(hp.pid, &applyPartitionState{state: hp.state, cfg: m.topicConfig(msg.tp.Topic), leader: hp.leader})
-		m.updateFollowing(ctx, msg.tp, hp)
+		h.emit(toReplica{tp: msg.tp, msg: &applyPartitionState{state: hp.state, cfg: h.topicConfig(msg.tp.Topic), leader: hp.leader}})
+		h.updateFollowing(msg.tp, hp)
 	}
 }
 
@@ -381,184 +394,190 @@ func leaderKey(b *messages.Broker) string {
 // removes it from fetching when it leads or has no leader). It is called
 // after every state sent to the partition, so a restarted partition or a
 // new leader epoch starts its fetch cycle again.
-func (m *replicaManager) updateFollowing(ctx actor.Context, tp TopicPartition, hp *hostedPartition) {
+func (h *replicaHost) updateFollowing(tp TopicPartition, hp *hostedPartition) {
 	st := hp.state
 	want := ""
-	if st.Leader >= 0 && st.Leader != m.cfg.BrokerID && hp.leader != nil && m.cfg.DialLeader != nil {
+	if st.Leader >= 0 && st.Leader != h.cfg.brokerID && hp.leader != nil && h.cfg.fetch {
 		want = leaderKey(hp.leader)
 	}
 	if hp.following != "" && hp.following != want {
-		m.unfollow(ctx, hp.following, tp)
+		h.unfollow(tp, hp)
 	}
 	hp.following = want
 	if want == "" {
 		return
 	}
-	fe := m.fetchers[want]
+	fe := h.fetchers[want]
 	if fe == nil {
-		key := want
-		props := newFetcherProps(fetcherConfig{
-			localID: m.cfg.BrokerID, localEpoch: m.brokerEpoch, leader: hp.leader, dial: m.cfg.DialLeader,
-			maxWait: m.cfg.Broker.ReplicaFetchWaitMax, minBytes: m.cfg.Broker.ReplicaFetchMinBytes,
-			maxBytes: m.cfg.Broker.ReplicaFetchRespMaxBytes, partMaxBytes: m.cfg.Broker.ReplicaFetchMaxBytes,
-			log: m.cfg.Log, onStart: func(c actor.Context) { c.Send(c.Parent(), &fetcherStarted{key: key}) },
-		})
-		fe = &fetcherEntry{pid: ctx.Spawn(props), leader: hp.leader, parts: map[TopicPartition]bool{}}
-		m.fetchers[want] = fe
-		m.log.Info().Int32("leader", hp.leader.Id).Str("addr", fmt.Sprintf("%s:%d", hp.leader.Host, hp.leader.Port)).Msg("started replica fetcher")
+		b := h.cfg.broker
+		fe = &fetcherEntry{leader: hp.leader, parts: map[TopicPartition]bool{}}
+		h.fetchers[want] = fe
+		h.emit(startFetcher{key: want, cfg: fetcherConfig{
+			localID: h.cfg.brokerID, leader: hp.leader, maxWait: b.ReplicaFetchWaitMax, minBytes: b.ReplicaFetchMinBytes,
+			maxBytes: b.ReplicaFetchRespMaxBytes, partMaxBytes: b.ReplicaFetchMaxBytes, tickEvery: h.cfg.tickEvery, log: h.cfg.log,
+		}})
+		h.log.Info().Int32("leader", hp.leader.Id).Str("addr", fmt.Sprintf("%s:%d", hp.leader.Host, hp.leader.Port)).Msg("started replica fetcher")
 	}
 	fe.parts[tp] = true
-	ctx.Send(fe.pid, &followPartitions{parts: []followSpec{{tp: tp, pid: hp.pid, leaderEpoch: st.LeaderEpoch}}})
+	h.emit(toFetcher{key: want, msg: &followPartitions{parts: []followSpec{{tp: tp, leaderEpoch: st.LeaderEpoch}}}})
 }
 
-func (m *replicaManager) brokerEpoch() int64 {
-	if m.cfg.BrokerEpoch == nil {
-		return -1
-	}
-	return m.cfg.BrokerEpoch()
-}
-
-func (m *replicaManager) unfollow(ctx actor.Context, key string, tp TopicPartition) {
-	fe := m.fetchers[key]
+func (h *replicaHost) unfollow(tp TopicPartition, hp *hostedPartition) {
+	key := hp.following
+	hp.following = ""
+	fe := h.fetchers[key]
 	if fe == nil {
 		return
 	}
 	delete(fe.parts, tp)
 	if len(fe.parts) == 0 {
-		ctx.Stop(fe.pid)
-		delete(m.fetchers, key)
+		delete(h.fetchers, key)
+		h.emit(stopFetcher{key: key})
 		return
 	}
-	ctx.Send(fe.pid, &unfollowPartitions{tps: []TopicPartition{tp}})
+	h.emit(toFetcher{key: key, msg: &unfollowPartitions{tps: []TopicPartition{tp}}})
 }
 
 // refollowAll re-registers every partition of a restarted fetcher.
-func (m *replicaManager) refollowAll(ctx actor.Context, key string, fe *fetcherEntry) {
+func (h *replicaHost) refollowAll(key string, fe *fetcherEntry) {
 	var specs []followSpec
-	for tp := range fe.parts {
-		if hp := m.partitions[tp]; hp != nil && hp.following == key {
-			specs = append(specs, followSpec{tp: tp, pid: hp.pid, leaderEpoch: hp.state.LeaderEpoch})
+	for _, tp := range sortedTPs(fe.parts) {
+		if hp := h.partitions[tp]; hp != nil && hp.following == key {
+			specs = append(specs, followSpec{tp: tp, leaderEpoch: hp.state.LeaderEpoch})
 		}
 	}
 	if len(specs) > 0 {
-		ctx.Send(fe.pid, &followPartitions{parts: specs})
+		h.emit(toFetcher{key: key, msg: &followPartitions{parts: specs}})
 	}
 }
 
-func (m *replicaManager) updateMetadata(req *messages.UpdateMetadataRequest) {
-	if !m.checkControllerEpoch(req.ControllerEpoch) {
+func (h *replicaHost) updateMetadata(req *messages.UpdateMetadataRequest) {
+	if !h.checkControllerEpoch(req.ControllerEpoch) {
 		return
 	}
-	old := m.pub.metadata.Load()
-	m.pub.metadata.Store(old.apply(req))
-	close(old.changed)
+	h.md = h.md.apply(req)
+	h.emit(publish{md: h.md})
+	// Proposals waiting for a controller, or sent to one that is gone, go
+	// to the new one now rather than after a timeout.
+	if key := h.controllerKey(); key != "" && key != h.alterTo {
+		for _, tp := range sortedTPs(h.alters) {
+			h.sendAlter(h.alters[tp])
+		}
+	}
 }
 
-func (m *replicaManager) stopReplica(ctx actor.Context, req *messages.StopReplicaRequest) (*messages.StopReplicaResponse, []pendingLogDelete) {
-	resp := &messages.StopReplicaResponse{BrokerId: m.cfg.BrokerID}
-	if !m.checkControllerEpoch(req.ControllerEpoch) {
-		resp.ErrorCode = codeStaleControllerEpoch
-		return resp, nil
+// controllerKey names the controller the metadata points at ("" none).
+func (h *replicaHost) controllerKey() string {
+	b, ok := h.md.Brokers[h.md.ControllerID]
+	if !ok {
+		return ""
 	}
-	var deleting []pendingLogDelete
+	return fmt.Sprintf("%d#%d#%d", b.Id, b.Epoch, h.md.ControllerEpoch)
+}
+
+// sendAlter forwards an ISR proposal to the controller the metadata names;
+// without one it waits for the next UpdateMetadata.
+func (h *replicaHost) sendAlter(req *messages.AlterPartitionRequest) {
+	b, ok := h.md.Brokers[h.md.ControllerID]
+	if !ok {
+		return
+	}
+	h.alterTo = h.controllerKey()
+	h.emit(toController{to: b, msg: req})
+}
+
+func (h *replicaHost) alterAnswered(resp *messages.AlterPartitionResponse) {
+	tp := TopicPartition{resp.Topic, resp.Partition}
+	if resp.ErrorCode == codeNotController {
+		return // kept: it goes to the next controller the metadata names
+	}
+	delete(h.alters, tp)
+	hp := h.partitions[tp]
+	if hp == nil {
+		return
+	}
+	// Only a newer state replaces the one on record: a late answer (to an
+	// earlier proposal, or from a deposed controller) must not roll it
+	// back, or a restarted partition actor would be given the old state.
+	if resp.ErrorCode == codeNone && resp.State != nil && (hp.state == nil || newer(resp.State, hp.state)) {
+		hp.state = resp.State
+	}
+	h.emit(toReplica{tp: tp, msg: &alterPartitionResult{resp: resp}})
+}
+
+// stopReplicas handles a StopReplica. With delete, it answers once the
+// partition actors it asked to delete their logs have done so (or
+// logDeleteTimeout passed): the controller finishes a topic deletion
+// (removes the topic's znodes) when every replica has answered, and
+// answering before the files are gone would let a crash in between leave
+// them on disk, for a later topic of the same name to open as its own.
+func (h *replicaHost) stopReplicas(req *messages.StopReplicaRequest, from any) {
+	resp := &messages.StopReplicaResponse{BrokerId: h.cfg.brokerID}
+	if !h.checkControllerEpoch(req.ControllerEpoch) {
+		resp.ErrorCode = codeStaleControllerEpoch
+		h.emit(reply{to: from, msg: resp})
+		return
+	}
+	h.nextStop++
+	ps := &pendingStop{to: from, resp: resp, waiting: map[TopicPartition]*messages.PartitionError{},
+		deadline: h.ticks + max(1, int64(logDeleteTimeout/h.cfg.tickEvery))}
 	for _, p := range req.Partitions {
 		tp := TopicPartition{p.Topic, p.Partition}
-		hp := m.partitions[tp]
+		hp := h.partitions[tp]
 		pe := &messages.PartitionError{Topic: p.Topic, Partition: p.Partition}
 		resp.Partitions = append(resp.Partitions, pe)
-		if hp == nil {
-			if req.Delete {
-				// The log may be on disk from before a restart.
-				if err := m.cfg.FS.RemoveAll(m.env.partitionDir(tp)); err != nil {
-					pe.ErrorCode = codeKafkaStorageError
-				}
-			}
-			continue
-		}
-		if p.LeaderEpoch >= 0 && hp.state != nil && p.LeaderEpoch < hp.state.LeaderEpoch {
+		if hp != nil && p.LeaderEpoch >= 0 && hp.state != nil && p.LeaderEpoch < hp.state.LeaderEpoch {
 			pe.ErrorCode = codeFencedLeaderEpoch
 			continue
 		}
-		if hp.following != "" {
-			m.unfollow(ctx, hp.following, tp)
+		if hp == nil && !req.Delete {
+			continue
 		}
-		stop := &stopPartition{delete: req.Delete}
+		if hp != nil {
+			h.unfollow(tp, hp)
+			delete(h.partitions, tp)
+			delete(h.alters, tp)
+		}
+		h.emit(stopReplica{tp: tp, delete: req.Delete, hosted: hp != nil, stop: h.nextStop})
 		if req.Delete {
-			done := make(chan error, 1)
-			stop.done = done
-			deleting = append(deleting, pendingLogDelete{pe: pe, done: done})
+			ps.waiting[tp] = pe
 		}
-		ctx.Send(hp.pid, stop)
-		delete(m.partitions, tp)
-		delete(m.byPID, hp.pid.Id)
 	}
 	if req.Delete {
 		for _, p := range req.Partitions {
-			if !m.hostsTopic(p.Topic) {
-				delete(m.overrides, p.Topic)
+			if !h.hostsTopic(p.Topic) {
+				delete(h.overrides, p.Topic)
 			}
 		}
 	}
-	m.publishRegistry()
-	return resp, deleting
-}
-
-// pendingLogDelete is a partition whose actor was asked to delete its log.
-type pendingLogDelete struct {
-	pe   *messages.PartitionError
-	done <-chan error
-}
-
-// stopReplicaDeleted carries a StopReplica answer that waited for logs
-// to be deleted back to the manager, which sends it.
-type stopReplicaDeleted struct {
-	to   *actor.PID
-	resp *messages.StopReplicaResponse
-}
-
-// logDeleteTimeout bounds the wait for partition actors to delete their
-// logs; past it the partition is answered KAFKA_STORAGE_ERROR and the
-// controller asks again.
-const logDeleteTimeout = 30 * time.Second
-
-// respondWhenDeleted answers a StopReplica once the partition actors it
-// asked to delete their logs have done so. The controller finishes a topic
-// deletion (removes the topic's znodes) when every replica has answered:
-// answering before the files are gone would let a crash in between leave
-// them on disk, for a later topic of the same name to open as its own. The
-// actors delete on their own mailboxes; a goroutine waits for them, never
-// this actor, and hands the answer back as a message.
-func (m *replicaManager) respondWhenDeleted(ctx actor.Context, resp *messages.StopReplicaResponse, deleting []pendingLogDelete) {
-	if len(deleting) == 0 {
-		ctx.Respond(resp)
+	if len(ps.waiting) == 0 {
+		h.emit(reply{to: from, msg: resp})
 		return
 	}
-	to, self, system := ctx.Sender(), ctx.Self(), ctx.ActorSystem()
-	go func() {
-		deadline := time.NewTimer(logDeleteTimeout)
-		defer deadline.Stop()
-		expired := false
-		for _, d := range deleting {
-			if expired {
-				d.pe.ErrorCode = codeKafkaStorageError
-				continue
-			}
-			select {
-			case err := <-d.done:
-				if err != nil {
-					d.pe.ErrorCode = codeKafkaStorageError
-				}
-			case <-deadline.C:
-				expired = true
-				d.pe.ErrorCode = codeKafkaStorageError
-			}
-		}
-		system.Root.Send(self, &stopReplicaDeleted{to: to, resp: resp})
-	}()
+	h.stops[h.nextStop] = ps
 }
 
-func (m *replicaManager) hostsTopic(topic string) bool {
-	for tp := range m.partitions {
+func (h *replicaHost) replicaStopped(m *replicaStopped) {
+	ps := h.stops[m.stop]
+	if ps == nil {
+		return
+	}
+	pe := ps.waiting[m.tp]
+	if pe == nil {
+		return
+	}
+	if m.err != nil {
+		pe.ErrorCode = codeKafkaStorageError
+	}
+	delete(ps.waiting, m.tp)
+	if len(ps.waiting) == 0 {
+		delete(h.stops, m.stop)
+		h.emit(reply{to: ps.to, msg: ps.resp})
+	}
+}
+
+func (h *replicaHost) hostsTopic(topic string) bool {
+	for tp := range h.partitions {
 		if tp.Topic == topic {
 			return true
 		}
@@ -566,50 +585,12 @@ func (m *replicaManager) hostsTopic(topic string) bool {
 	return false
 }
 
-func (m *replicaManager) forwardAlterPartition(ctx actor.Context, req *messages.AlterPartitionRequest) {
-	md := m.pub.metadata.Load()
-	b, ok := md.Brokers[md.ControllerID]
-	if !ok {
-		m.routeAlterPartitionResponse(ctx, &messages.AlterPartitionResponse{ErrorCode: 41 /* NOT_CONTROLLER */, Topic: req.Topic, Partition: req.Partition})
-		return
-	}
-	addr := b.ActorAddress
-	if addr == "" {
-		addr = ctx.ActorSystem().Address()
-	}
-	ctx.Request(actor.NewPID(addr, ControllerName), req)
-}
-
-func (m *replicaManager) routeAlterPartitionResponse(ctx actor.Context, resp *messages.AlterPartitionResponse) {
-	tp := TopicPartition{resp.Topic, resp.Partition}
-	hp := m.partitions[tp]
-	if hp == nil {
-		return
-	}
-	if resp.ErrorCode == codeNone && resp.State != nil {
-		hp.state = resp.State
-	}
-	ctx.Send(hp.pid, &alterPartitionResult{resp: resp})
-}
-
-func (m *replicaManager) topicConfigChanged(ctx actor.Context, msg *TopicConfigChanged) {
-	m.overrides[msg.Topic] = maps.Clone(msg.Overrides)
-	cfg := m.topicConfig(msg.Topic)
-	for tp, hp := range m.partitions {
+func (h *replicaHost) topicConfigChanged(msg *TopicConfigChanged) {
+	h.overrides[msg.Topic] = maps.Clone(msg.Overrides)
+	cfg := h.topicConfig(msg.Topic)
+	for _, tp := range sortedTPs(h.partitions) {
 		if tp.Topic == msg.Topic {
-			ctx.Send(hp.pid, &updateTopicConfig{cfg: cfg})
+			h.emit(toReplica{tp: tp, msg: &updateTopicConfig{cfg: cfg}})
 		}
 	}
-}
-
-func (m *replicaManager) publishRegistry() {
-	reg := make(map[TopicPartition]*actor.PID, len(m.partitions))
-	for tp, hp := range m.partitions {
-		reg[tp] = hp.pid
-	}
-	m.pub.registry.Store(&reg)
-}
-
-func (e *replicaEnv) partitionDir(tp TopicPartition) string {
-	return partitionDir(e.dataDir, tp)
 }

@@ -60,11 +60,10 @@ type FetchRequest struct {
 	ReadCommitted bool
 	// Notify, when non-nil, is signalled (non-blocking send) the next time
 	// the partition has something new for this fetch, if this answer was
-	// empty. It lets the gateway long-poll without an actor ever waiting.
-	// NotifyUntil bounds how long the partition keeps the registration.
-	Notify      chan<- struct{}
-	NotifyUntil time.Time
-	Reply       chan<- FetchResult
+	// empty. It lets the gateway long-poll without an actor ever waiting;
+	// the gateway waits no longer than its own deadline either way.
+	Notify chan<- struct{}
+	Reply  chan<- FetchResult
 }
 
 // FetchResult answers a FetchRequest.

@@ -107,7 +107,6 @@ func handleFetch(r *request) answer {
 					FollowerLogStartOffset: sl.req.LogStartOffset,
 					ReadCommitted:          req.IsolationLevel == 1,
 					Notify:                 notify,
-					NotifyUntil:            until,
 					Reply:                  replies[i],
 				})
 				asked++

@@ -26,6 +26,7 @@ var errorCodes = []struct {
 	{actors.ErrNotEnoughReplicasAfterAppend, kerr.NotEnoughReplicasAfterAppend},
 	{actors.ErrTimeout, kerr.RequestTimedOut},
 	{actors.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+	{actors.ErrOffsetNotAvailable, kerr.OffsetNotAvailable},
 	{actors.ErrReplicaNotAvailable, kerr.NotLeaderForPartition},
 	{actors.ErrStopped, kerr.NotLeaderForPartition},
 	{actors.ErrInvalidRequiredAcks, kerr.InvalidRequiredAcks},

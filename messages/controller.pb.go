@@ -801,25 +801,83 @@ func (x *StopReplicaResponse) GetPartitions() []*PartitionError {
 	return nil
 }
 
+// BrokerState names a broker incarnation: its id and broker epoch (-1 when
+// unknown).
+type BrokerState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BrokerId      int32                  `protobuf:"varint,1,opt,name=broker_id,json=brokerId,proto3" json:"broker_id,omitempty"`
+	BrokerEpoch   int64                  `protobuf:"varint,2,opt,name=broker_epoch,json=brokerEpoch,proto3" json:"broker_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BrokerState) Reset() {
+	*x = BrokerState{}
+	mi := &file_controller_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BrokerState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BrokerState) ProtoMessage() {}
+
+func (x *BrokerState) ProtoReflect() protoreflect.Message {
+	mi := &file_controller_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BrokerState.ProtoReflect.Descriptor instead.
+func (*BrokerState) Descriptor() ([]byte, []int) {
+	return file_controller_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *BrokerState) GetBrokerId() int32 {
+	if x != nil {
+		return x.BrokerId
+	}
+	return 0
+}
+
+func (x *BrokerState) GetBrokerEpoch() int64 {
+	if x != nil {
+		return x.BrokerEpoch
+	}
+	return 0
+}
+
 // AlterPartitionRequest asks the controller to commit an ISR change a
 // leader decided (Kafka's AlterPartition, KIP-497). The controller accepts
-// it only if leader_epoch and partition_epoch match its current state.
+// it only if leader_epoch and partition_epoch match its current state, or
+// if the state it holds is already the one asked for (a retry of a change
+// that committed: the answer is the current state). Each member the change
+// adds must be a live broker with the broker epoch given (KIP-903), which
+// the leader took from that follower's fetches.
 type AlterPartitionRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	BrokerId       int32                  `protobuf:"varint,1,opt,name=broker_id,json=brokerId,proto3" json:"broker_id,omitempty"`
-	BrokerEpoch    int64                  `protobuf:"varint,2,opt,name=broker_epoch,json=brokerEpoch,proto3" json:"broker_epoch,omitempty"`
-	Topic          string                 `protobuf:"bytes,3,opt,name=topic,proto3" json:"topic,omitempty"`
-	Partition      int32                  `protobuf:"varint,4,opt,name=partition,proto3" json:"partition,omitempty"`
-	LeaderEpoch    int32                  `protobuf:"varint,5,opt,name=leader_epoch,json=leaderEpoch,proto3" json:"leader_epoch,omitempty"`
-	NewIsr         []int32                `protobuf:"varint,6,rep,packed,name=new_isr,json=newIsr,proto3" json:"new_isr,omitempty"`
-	PartitionEpoch int32                  `protobuf:"varint,7,opt,name=partition_epoch,json=partitionEpoch,proto3" json:"partition_epoch,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	BrokerId         int32                  `protobuf:"varint,1,opt,name=broker_id,json=brokerId,proto3" json:"broker_id,omitempty"`
+	BrokerEpoch      int64                  `protobuf:"varint,2,opt,name=broker_epoch,json=brokerEpoch,proto3" json:"broker_epoch,omitempty"`
+	Topic            string                 `protobuf:"bytes,3,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition        int32                  `protobuf:"varint,4,opt,name=partition,proto3" json:"partition,omitempty"`
+	LeaderEpoch      int32                  `protobuf:"varint,5,opt,name=leader_epoch,json=leaderEpoch,proto3" json:"leader_epoch,omitempty"`
+	PartitionEpoch   int32                  `protobuf:"varint,7,opt,name=partition_epoch,json=partitionEpoch,proto3" json:"partition_epoch,omitempty"`
+	NewIsrWithEpochs []*BrokerState         `protobuf:"bytes,8,rep,name=new_isr_with_epochs,json=newIsrWithEpochs,proto3" json:"new_isr_with_epochs,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AlterPartitionRequest) Reset() {
 	*x = AlterPartitionRequest{}
-	mi := &file_controller_proto_msgTypes[10]
+	mi := &file_controller_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +889,7 @@ func (x *AlterPartitionRequest) String() string {
 func (*AlterPartitionRequest) ProtoMessage() {}
 
 func (x *AlterPartitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[10]
+	mi := &file_controller_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +902,7 @@ func (x *AlterPartitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlterPartitionRequest.ProtoReflect.Descriptor instead.
 func (*AlterPartitionRequest) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{10}
+	return file_controller_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AlterPartitionRequest) GetBrokerId() int32 {
@@ -882,18 +940,18 @@ func (x *AlterPartitionRequest) GetLeaderEpoch() int32 {
 	return 0
 }
 
-func (x *AlterPartitionRequest) GetNewIsr() []int32 {
-	if x != nil {
-		return x.NewIsr
-	}
-	return nil
-}
-
 func (x *AlterPartitionRequest) GetPartitionEpoch() int32 {
 	if x != nil {
 		return x.PartitionEpoch
 	}
 	return 0
+}
+
+func (x *AlterPartitionRequest) GetNewIsrWithEpochs() []*BrokerState {
+	if x != nil {
+		return x.NewIsrWithEpochs
+	}
+	return nil
 }
 
 // AlterPartitionResponse answers an AlterPartitionRequest with the state
@@ -910,7 +968,7 @@ type AlterPartitionResponse struct {
 
 func (x *AlterPartitionResponse) Reset() {
 	*x = AlterPartitionResponse{}
-	mi := &file_controller_proto_msgTypes[11]
+	mi := &file_controller_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +980,7 @@ func (x *AlterPartitionResponse) String() string {
 func (*AlterPartitionResponse) ProtoMessage() {}
 
 func (x *AlterPartitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[11]
+	mi := &file_controller_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +993,7 @@ func (x *AlterPartitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlterPartitionResponse.ProtoReflect.Descriptor instead.
 func (*AlterPartitionResponse) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{11}
+	return file_controller_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AlterPartitionResponse) GetErrorCode() int32 {
@@ -978,7 +1036,7 @@ type ControlledShutdownRequest struct {
 
 func (x *ControlledShutdownRequest) Reset() {
 	*x = ControlledShutdownRequest{}
-	mi := &file_controller_proto_msgTypes[12]
+	mi := &file_controller_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1048,7 @@ func (x *ControlledShutdownRequest) String() string {
 func (*ControlledShutdownRequest) ProtoMessage() {}
 
 func (x *ControlledShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[12]
+	mi := &file_controller_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1061,7 @@ func (x *ControlledShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlledShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ControlledShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{12}
+	return file_controller_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ControlledShutdownRequest) GetBrokerId() int32 {
@@ -1032,7 +1090,7 @@ type ControlledShutdownResponse struct {
 
 func (x *ControlledShutdownResponse) Reset() {
 	*x = ControlledShutdownResponse{}
-	mi := &file_controller_proto_msgTypes[13]
+	mi := &file_controller_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1044,7 +1102,7 @@ func (x *ControlledShutdownResponse) String() string {
 func (*ControlledShutdownResponse) ProtoMessage() {}
 
 func (x *ControlledShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[13]
+	mi := &file_controller_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1057,7 +1115,7 @@ func (x *ControlledShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlledShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ControlledShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{13}
+	return file_controller_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ControlledShutdownResponse) GetErrorCode() int32 {
@@ -1086,7 +1144,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_controller_proto_msgTypes[14]
+	mi := &file_controller_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1156,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[14]
+	mi := &file_controller_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1169,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{14}
+	return file_controller_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Ping) GetControllerId() int32 {
@@ -1139,7 +1197,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_controller_proto_msgTypes[15]
+	mi := &file_controller_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1209,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[15]
+	mi := &file_controller_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1222,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{15}
+	return file_controller_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Pong) GetBrokerId() int32 {
@@ -1263,15 +1321,18 @@ const file_controller_proto_rawDesc = "" +
 	"error_code\x18\x02 \x01(\x05R\terrorCode\x12?\n" +
 	"\n" +
 	"partitions\x18\x03 \x03(\v2\x1f.troupe.messages.PartitionErrorR\n" +
-	"partitions\"\xf0\x01\n" +
+	"partitions\"M\n" +
+	"\vBrokerState\x12\x1b\n" +
+	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12!\n" +
+	"\fbroker_epoch\x18\x02 \x01(\x03R\vbrokerEpoch\"\xaa\x02\n" +
 	"\x15AlterPartitionRequest\x12\x1b\n" +
 	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12!\n" +
 	"\fbroker_epoch\x18\x02 \x01(\x03R\vbrokerEpoch\x12\x14\n" +
 	"\x05topic\x18\x03 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x04 \x01(\x05R\tpartition\x12!\n" +
-	"\fleader_epoch\x18\x05 \x01(\x05R\vleaderEpoch\x12\x17\n" +
-	"\anew_isr\x18\x06 \x03(\x05R\x06newIsr\x12'\n" +
-	"\x0fpartition_epoch\x18\a \x01(\x05R\x0epartitionEpoch\"\xa2\x01\n" +
+	"\fleader_epoch\x18\x05 \x01(\x05R\vleaderEpoch\x12'\n" +
+	"\x0fpartition_epoch\x18\a \x01(\x05R\x0epartitionEpoch\x12K\n" +
+	"\x13new_isr_with_epochs\x18\b \x03(\v2\x1c.troupe.messages.BrokerStateR\x10newIsrWithEpochsJ\x04\b\x06\x10\a\"\xa2\x01\n" +
 	"\x16AlterPartitionResponse\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x01 \x01(\x05R\terrorCode\x125\n" +
@@ -1304,7 +1365,7 @@ func file_controller_proto_rawDescGZIP() []byte {
 	return file_controller_proto_rawDescData
 }
 
-var file_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_controller_proto_goTypes = []any{
 	(*Broker)(nil),                     // 0: troupe.messages.Broker
 	(*PartitionState)(nil),             // 1: troupe.messages.PartitionState
@@ -1316,33 +1377,35 @@ var file_controller_proto_goTypes = []any{
 	(*StopReplicaRequest)(nil),         // 7: troupe.messages.StopReplicaRequest
 	(*StopPartition)(nil),              // 8: troupe.messages.StopPartition
 	(*StopReplicaResponse)(nil),        // 9: troupe.messages.StopReplicaResponse
-	(*AlterPartitionRequest)(nil),      // 10: troupe.messages.AlterPartitionRequest
-	(*AlterPartitionResponse)(nil),     // 11: troupe.messages.AlterPartitionResponse
-	(*ControlledShutdownRequest)(nil),  // 12: troupe.messages.ControlledShutdownRequest
-	(*ControlledShutdownResponse)(nil), // 13: troupe.messages.ControlledShutdownResponse
-	(*Ping)(nil),                       // 14: troupe.messages.Ping
-	(*Pong)(nil),                       // 15: troupe.messages.Pong
-	nil,                                // 16: troupe.messages.LeaderAndIsrRequest.ConfigsEntry
-	nil,                                // 17: troupe.messages.TopicConfig.EntriesEntry
+	(*BrokerState)(nil),                // 10: troupe.messages.BrokerState
+	(*AlterPartitionRequest)(nil),      // 11: troupe.messages.AlterPartitionRequest
+	(*AlterPartitionResponse)(nil),     // 12: troupe.messages.AlterPartitionResponse
+	(*ControlledShutdownRequest)(nil),  // 13: troupe.messages.ControlledShutdownRequest
+	(*ControlledShutdownResponse)(nil), // 14: troupe.messages.ControlledShutdownResponse
+	(*Ping)(nil),                       // 15: troupe.messages.Ping
+	(*Pong)(nil),                       // 16: troupe.messages.Pong
+	nil,                                // 17: troupe.messages.LeaderAndIsrRequest.ConfigsEntry
+	nil,                                // 18: troupe.messages.TopicConfig.EntriesEntry
 }
 var file_controller_proto_depIdxs = []int32{
 	1,  // 0: troupe.messages.LeaderAndIsrRequest.partitions:type_name -> troupe.messages.PartitionState
 	0,  // 1: troupe.messages.LeaderAndIsrRequest.leaders:type_name -> troupe.messages.Broker
-	16, // 2: troupe.messages.LeaderAndIsrRequest.configs:type_name -> troupe.messages.LeaderAndIsrRequest.ConfigsEntry
-	17, // 3: troupe.messages.TopicConfig.entries:type_name -> troupe.messages.TopicConfig.EntriesEntry
+	17, // 2: troupe.messages.LeaderAndIsrRequest.configs:type_name -> troupe.messages.LeaderAndIsrRequest.ConfigsEntry
+	18, // 3: troupe.messages.TopicConfig.entries:type_name -> troupe.messages.TopicConfig.EntriesEntry
 	4,  // 4: troupe.messages.LeaderAndIsrResponse.partitions:type_name -> troupe.messages.PartitionError
 	0,  // 5: troupe.messages.UpdateMetadataRequest.brokers:type_name -> troupe.messages.Broker
 	1,  // 6: troupe.messages.UpdateMetadataRequest.partitions:type_name -> troupe.messages.PartitionState
 	8,  // 7: troupe.messages.StopReplicaRequest.partitions:type_name -> troupe.messages.StopPartition
 	4,  // 8: troupe.messages.StopReplicaResponse.partitions:type_name -> troupe.messages.PartitionError
-	1,  // 9: troupe.messages.AlterPartitionResponse.state:type_name -> troupe.messages.PartitionState
-	4,  // 10: troupe.messages.ControlledShutdownResponse.remaining:type_name -> troupe.messages.PartitionError
-	3,  // 11: troupe.messages.LeaderAndIsrRequest.ConfigsEntry.value:type_name -> troupe.messages.TopicConfig
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	10, // 9: troupe.messages.AlterPartitionRequest.new_isr_with_epochs:type_name -> troupe.messages.BrokerState
+	1,  // 10: troupe.messages.AlterPartitionResponse.state:type_name -> troupe.messages.PartitionState
+	4,  // 11: troupe.messages.ControlledShutdownResponse.remaining:type_name -> troupe.messages.PartitionError
+	3,  // 12: troupe.messages.LeaderAndIsrRequest.ConfigsEntry.value:type_name -> troupe.messages.TopicConfig
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_controller_proto_init() }
@@ -1356,7 +1419,7 @@ func file_controller_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_controller_proto_rawDesc), len(file_controller_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

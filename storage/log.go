@@ -92,10 +92,10 @@ type syncSnapshot struct {
 	// it, offsets may have been re-appended with other, unsynced batches.
 	// Invariant: durable <= upTo.
 	durable int64
-	segs   []*segment
-	gens   []uint64
-	dirGen uint64
-	index  indexState
+	segs    []*segment
+	gens    []uint64
+	dirGen  uint64
+	index   indexState
 }
 
 // AppendInfo describes a successful append.

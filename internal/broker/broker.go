@@ -151,7 +151,6 @@ func Start(cfg Config) (_ *Broker, err error) {
 		BrokerID: cfg.ID, DataDir: cfg.DataDir, FS: cfg.FS, Broker: cfg.Broker, TickEvery: cfg.TickEvery, Log: log,
 		AllowCrashForTests: cfg.AllowCrashForTests,
 		DialLeader:         gateway.DialLeader,
-		BrokerEpoch:        b.brokerEpoch,
 	}, b.replicas)
 	if b.rm, err = b.system.Root.SpawnNamed(rmProps, actors.ReplicaManagerName); err != nil {
 		return nil, fmt.Errorf("broker: spawn replica manager: %w", err)
@@ -165,6 +164,7 @@ func Start(cfg Config) (_ *Broker, err error) {
 		return nil, fmt.Errorf("broker: register broker %d: %w", cfg.ID, err)
 	}
 	undo = append(undo, func() { _ = b.reg.Close() })
+	b.system.Root.Send(b.rm, &actors.BrokerEpochChanged{Epoch: b.reg.BrokerEpoch()})
 	go b.followRegistration()
 
 	ctrlProps := actors.NewControllerProps(actors.ControllerConfig{BrokerID: cfg.ID, Store: b.store, Broker: cfg.Broker, TickEvery: cfg.TickEvery, Log: log})
@@ -344,6 +344,7 @@ func (b *Broker) followRegistration() {
 		switch ev.Type {
 		case cluster.RegistrationRegistered:
 			b.log.Info().Int64("session", ev.SessionID).Msg("registered in ZooKeeper")
+			b.system.Root.Send(b.rm, &actors.BrokerEpochChanged{Epoch: ev.BrokerEpoch})
 		case cluster.RegistrationLost:
 			b.log.Warn().Int64("session", ev.SessionID).Msg("registration lost (ZooKeeper session expired); re-registering")
 		case cluster.RegistrationFailed:

@@ -63,7 +63,7 @@ func TestControllerDecide(t *testing.T) {
 			state: &cluster.LeaderAndIsr{Leader: 1, LeaderEpoch: 4, ISR: []int32{1}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cc := &controllerContext{brokers: tc.brokers, shuttingDown: map[int32]bool{}, suspects: map[int32]int64{}}
+			cc := &clusterView{brokers: tc.brokers, shuttingDown: map[int32]bool{}, suspects: map[int32]int64{}}
 			for _, id := range tc.shutting {
 				cc.shuttingDown[id] = true
 			}
@@ -90,7 +90,7 @@ func TestControllerDecide(t *testing.T) {
 }
 
 func TestControllerPreferredElection(t *testing.T) {
-	cc := &controllerContext{brokers: map[int32]cluster.BrokerInfo{1: {ID: 1}, 2: {ID: 2}}, shuttingDown: map[int32]bool{}}
+	cc := &clusterView{brokers: map[int32]cluster.BrokerInfo{1: {ID: 1}, 2: {ID: 2}}, shuttingDown: map[int32]bool{}}
 	p := &ctrlPartition{replicas: []int32{1, 2}, hasState: true, state: cluster.LeaderAndIsr{Leader: 2, LeaderEpoch: 3, ISR: []int32{2, 1}}}
 	ch, ok := cc.preferredElection(p)
 	if !ok || ch.state.Leader != 1 || ch.state.LeaderEpoch != 4 {
@@ -103,7 +103,7 @@ func TestControllerPreferredElection(t *testing.T) {
 }
 
 func TestPartitionStateReportsDeadLeaderAsNone(t *testing.T) {
-	cc := &controllerContext{brokers: map[int32]cluster.BrokerInfo{2: {ID: 2}}}
+	cc := &clusterView{brokers: map[int32]cluster.BrokerInfo{2: {ID: 2}}}
 	tpc := &ctrlTopic{name: "t"}
 	p := &ctrlPartition{tp: TopicPartition{"t", 0}, replicas: []int32{1, 2}, hasState: true, state: cluster.LeaderAndIsr{Leader: 1, ISR: []int32{1}}}
 	ps := cc.partitionState(tpc, p)
@@ -118,11 +118,11 @@ func TestPartitionStateReportsDeadLeaderAsNone(t *testing.T) {
 func TestPartitionsOnIncludesWritesInFlight(t *testing.T) {
 	p := &ctrlPartition{tp: TopicPartition{"t", 0}, replicas: []int32{1, 2, 3}, hasState: true, inFlight: true,
 		state: cluster.LeaderAndIsr{Leader: 2, LeaderEpoch: 4, ISR: []int32{2}}, zkVersion: 4}
-	c := &controllerActor{ctx: &controllerContext{
+	v := &clusterView{
 		brokers: map[int32]cluster.BrokerInfo{1: {ID: 1}, 2: {ID: 2}, 3: {ID: 3}},
 		topics:  map[string]*ctrlTopic{"t": {name: "t", partitions: map[int32]*ctrlPartition{0: p}}},
-	}}
-	got := c.partitionsOn(3)
+	}
+	got := v.partitionsOn(3)
 	if len(got) != 1 || got[0].Leader != 2 || got[0].LeaderEpoch != 4 {
 		t.Fatalf("partitionsOn(3) = %v, want partition t-0 led by 2 at epoch 4", got)
 	}

@@ -32,7 +32,10 @@ type ReplicaFetch struct {
 
 // FetchPartition is one partition of a ReplicaFetch.
 type FetchPartition struct {
-	TP                 TopicPartition
+	TP TopicPartition
+	// TopicID is the topic's id (zero: none known; the fetch then names
+	// topics, and cannot carry the broker epoch).
+	TopicID            [16]byte
 	FetchOffset        int64
 	LogStartOffset     int64
 	CurrentLeaderEpoch int32

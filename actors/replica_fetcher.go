@@ -17,6 +17,7 @@ type (
 	unfollowPartitions struct{ tps []TopicPartition }
 	followSpec         struct {
 		tp          TopicPartition
+		topicID     [16]byte
 		leaderEpoch int32
 	}
 	// brokerEpochChanged tells the manager (and it its fetchers) this
@@ -44,9 +45,13 @@ type (
 	followerState struct {
 		tp          TopicPartition
 		leaderEpoch int32
-		// ok is false when the partition no longer follows under
-		// leaderEpoch (stale message) or failed; the fetcher drops it.
-		ok bool
+		// ok is false when the partition does not follow under leaderEpoch
+		// or failed. notYet: it has not applied that epoch yet (the
+		// fetcher's registration overtook the partition's LeaderAndIsr,
+		// they come from different actors): the fetcher asks again;
+		// otherwise the registration is stale and the fetcher drops it.
+		ok     bool
+		notYet bool
 		// needsTruncation: fetch offsets must first be checked with the
 		// leader (the follower's latest epoch is latestEpoch).
 		needsTruncation bool
@@ -100,6 +105,7 @@ const (
 )
 
 type fetchState struct {
+	topicID     [16]byte
 	leaderEpoch int32
 	phase       fetchPhase
 	latestEpoch int32
@@ -181,7 +187,7 @@ func (f *fetcher) stepOne(msg any) {
 	switch m := msg.(type) {
 	case *followPartitions:
 		for _, sp := range m.parts {
-			f.parts[sp.tp] = &fetchState{leaderEpoch: sp.leaderEpoch, phase: phaseInit}
+			f.parts[sp.tp] = &fetchState{topicID: sp.topicID, leaderEpoch: sp.leaderEpoch, phase: phaseInit}
 			f.ask(sp.tp, &followerStateRequest{leaderEpoch: sp.leaderEpoch})
 		}
 	case *unfollowPartitions:
@@ -234,9 +240,11 @@ func (f *fetcher) stepOne(msg any) {
 		f.fetched(m)
 	case tick:
 		f.ticks++
-		// Partitions whose answer never came (their actor restarted) start over.
+		// Partitions whose answer never came (their actor restarted) start
+		// over; those that had not applied their epoch yet are asked again.
 		for _, tp := range sortedTPs(f.parts) {
-			if st := f.parts[tp]; st.busy && f.ticks-st.busySince > f.busyTicks() {
+			st := f.parts[tp]
+			if st.busy && f.ticks-st.busySince > f.busyTicks() || !st.busy && st.phase == phaseInit {
 				st.phase = phaseInit
 				f.ask(tp, &followerStateRequest{leaderEpoch: st.leaderEpoch})
 			}
@@ -267,6 +275,8 @@ func (f *fetcher) partitionAnswered(m *followerState) {
 	}
 	st.busy = false
 	switch {
+	case !m.ok && m.notYet:
+		st.phase = phaseInit // asked again on the next tick
 	case !m.ok:
 		delete(f.parts, m.tp)
 	case m.needsTruncation:
@@ -328,7 +338,7 @@ func (f *fetcher) kick() {
 		case phaseTruncate:
 			qs = append(qs, EpochQuery{TP: tp, CurrentLeaderEpoch: st.leaderEpoch, LeaderEpoch: st.latestEpoch})
 		case phaseFetch:
-			fp = append(fp, FetchPartition{TP: tp, FetchOffset: st.offset, LogStartOffset: st.logStart,
+			fp = append(fp, FetchPartition{TP: tp, TopicID: st.topicID, FetchOffset: st.offset, LogStartOffset: st.logStart,
 				CurrentLeaderEpoch: st.leaderEpoch, MaxBytes: f.cfg.partMaxBytes})
 			sent[tp] = st.offset
 		}

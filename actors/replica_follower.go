@@ -26,13 +26,24 @@ func (r *replica) becomeFollower(st *messages.PartitionState) {
 	r.log.Info().Str("from", prev.String()).Int32("epoch", st.LeaderEpoch).Int32("leader", st.Leader).Msg("became follower")
 }
 
+// notFollowing is the answer to a fetcher's message for leaderEpoch when
+// this replica does not follow under it (nil when it does): notYet when
+// its own epoch is older, so the fetcher asks again.
+func (r *replica) notFollowing(leaderEpoch int32) *followerState {
+	if r.role == roleFollower && r.leaderEpoch == leaderEpoch {
+		return nil
+	}
+	return &followerState{tp: r.tp, leaderEpoch: leaderEpoch, notYet: r.leaderEpoch < leaderEpoch}
+}
+
 // followerReady answers a fetcher's followerStateRequest: where to fetch
 // from, or that the log must first be checked against the leader's epochs.
 func (r *replica) followerReady(leaderEpoch int32) *followerState {
-	st := &followerState{tp: r.tp, leaderEpoch: leaderEpoch}
-	if r.role != roleFollower || r.leaderEpoch != leaderEpoch {
+	st := r.notFollowing(leaderEpoch)
+	if st != nil {
 		return st
 	}
+	st = &followerState{tp: r.tp, leaderEpoch: leaderEpoch}
 	if r.needsTruncation {
 		if e, ok := r.data.LatestEpoch(); ok {
 			st.ok, st.needsTruncation, st.latestEpoch = true, true, e
@@ -62,8 +73,8 @@ func (r *replica) followerReady(leaderEpoch int32) *followerState {
 // goes), so the next question is about an older epoch and the exchange
 // ends.
 func (r *replica) truncateFollower(m *truncateFollower) *followerState {
-	if r.role != roleFollower || r.leaderEpoch != m.leaderEpoch {
-		return &followerState{tp: r.tp, leaderEpoch: m.leaderEpoch}
+	if st := r.notFollowing(m.leaderEpoch); st != nil {
+		return st
 	}
 	leo := r.data.LogEndOffset()
 	a := m.answer
@@ -102,8 +113,8 @@ func (r *replica) truncateFollower(m *truncateFollower) *followerState {
 // appendFromLeader appends what the fetcher brought and follows the
 // leader's high watermark and log start.
 func (r *replica) appendFromLeader(m *appendFromLeader) *followerState {
-	if r.role != roleFollower || r.leaderEpoch != m.leaderEpoch {
-		return &followerState{tp: r.tp, leaderEpoch: m.leaderEpoch}
+	if st := r.notFollowing(m.leaderEpoch); st != nil {
+		return st
 	}
 	if m.outOfRange {
 		if m.fetchOffset < m.leaderStart {

@@ -53,14 +53,23 @@ type replicaHost struct {
 	// older epochs are refused.
 	controllerEpoch int32
 	md              *Metadata
-	brokerEpoch     int64
-	ticks           int64
+	// mdEpoch and mdVersion are the controller epoch and update version
+	// the metadata cache is at (UpdateMetadataRequest explains versions).
+	mdEpoch     int32
+	mdVersion   int64
+	brokerEpoch int64
+	ticks       int64
 	// fetchers by leaderKey (leader id, address and epoch).
 	fetchers map[string]*fetcherEntry
 	// alters are the ISR proposals forwarded to the controller and not yet
 	// answered; alterTo names the controller they were last sent to.
 	alters  map[TopicPartition]*messages.AlterPartitionRequest
 	alterTo string
+	// peers are the other brokers' replica managers this host watches over
+	// remoting, by id, and probes the second opinions it was asked for
+	// about them (controller_liveness.go explains why).
+	peers  map[int32]*peerLink
+	probes []*hostProbe
 	// stops are StopReplica requests waiting for logs to be deleted.
 	stops    map[int64]*pendingStop
 	nextStop int64
@@ -99,6 +108,25 @@ type fetcherEntry struct {
 	// parts are the partitions registered with it.
 	parts map[TopicPartition]bool
 }
+
+// peerLink is another broker's replica manager as this host watches it.
+type peerLink struct {
+	addr  string
+	epoch int64
+	// down: the link terminated and no Pong came from the peer since.
+	down bool
+}
+
+// hostProbe is a ProbeRequest waiting for the target's Pong.
+type hostProbe struct {
+	req      *messages.ProbeRequest
+	from     any
+	deadline int64
+}
+
+// probePingTimeout bounds a probe's ping; past it the target counts as
+// unreachable (the controller waits longer for the answer: probeTicks).
+const probePingTimeout = 2 * time.Second
 
 // pendingStop is a StopReplica waiting for partition logs to be deleted.
 type pendingStop struct {
@@ -177,6 +205,12 @@ type (
 		to  any
 		msg any
 	}
+	// toPeer sends msg to the replica manager at addr (answers come back
+	// to the host).
+	toPeer struct {
+		addr string
+		msg  any
+	}
 )
 
 func newReplicaHost(cfg replicaHostConfig) *replicaHost {
@@ -187,9 +221,11 @@ func newReplicaHost(cfg replicaHostConfig) *replicaHost {
 		overrides:       make(map[string]map[string]string),
 		controllerEpoch: -1,
 		md:              emptyMetadata(),
+		mdEpoch:         -1,
 		brokerEpoch:     -1,
 		fetchers:        make(map[string]*fetcherEntry),
 		alters:          make(map[TopicPartition]*messages.AlterPartitionRequest),
+		peers:           make(map[int32]*peerLink),
 		stops:           make(map[int64]*pendingStop),
 	}
 }
@@ -203,13 +239,19 @@ func (h *replicaHost) step(msg any, from any) []effect {
 	case *messages.LeaderAndIsrRequest:
 		h.emit(reply{to: from, msg: h.leaderAndIsr(m)})
 	case *messages.UpdateMetadataRequest:
-		h.updateMetadata(m)
+		h.updateMetadata(m, from)
 	case *messages.StopReplicaRequest:
 		h.stopReplicas(m, from)
 	case *replicaStopped:
 		h.replicaStopped(m)
 	case *messages.Ping:
 		h.emit(reply{to: from, msg: &messages.Pong{BrokerId: h.cfg.brokerID, BrokerEpoch: h.brokerEpoch}})
+	case *messages.ProbeRequest:
+		h.probe(m, from)
+	case *messages.Pong:
+		h.pong(m)
+	case linkDown:
+		h.peerDown(m.addr)
 	case *replicaStarted:
 		h.replicaStarted(m)
 	case *replicaGone:
@@ -285,6 +327,15 @@ func (h *replicaHost) tick(nowMs int64) {
 			h.emit(reply{to: ps.to, msg: ps.resp})
 		}
 	}
+	if len(h.probes) > 0 {
+		h.probes = slices.DeleteFunc(h.probes, func(p *hostProbe) bool {
+			if h.ticks < p.deadline {
+				return false
+			}
+			h.answerProbe(p, false)
+			return true
+		})
+	}
 	if len(h.alters) > 0 && h.ticks%alterResendTicks == 0 {
 		for _, tp := range sortedTPs(h.alters) {
 			h.sendAlter(h.alters[tp])
@@ -320,7 +371,7 @@ func (h *replicaHost) leaderAndIsr(req *messages.LeaderAndIsrRequest) *messages.
 	}
 	for _, st := range req.Partitions {
 		tp := TopicPartition{st.Topic, st.Partition}
-		pe := &messages.PartitionError{Topic: st.Topic, Partition: st.Partition}
+		pe := &messages.PartitionError{Topic: st.Topic, Partition: st.Partition, LeaderEpoch: st.LeaderEpoch, PartitionEpoch: st.PartitionEpoch}
 		resp.Partitions = append(resp.Partitions, pe)
 		if !slices.Contains(st.Replicas, h.cfg.brokerID) {
 			pe.ErrorCode = codeUnknownTopicOrPart
@@ -419,7 +470,7 @@ func (h *replicaHost) updateFollowing(tp TopicPartition, hp *hostedPartition) {
 		h.log.Info().Int32("leader", hp.leader.Id).Str("addr", fmt.Sprintf("%s:%d", hp.leader.Host, hp.leader.Port)).Msg("started replica fetcher")
 	}
 	fe.parts[tp] = true
-	h.emit(toFetcher{key: want, msg: &followPartitions{parts: []followSpec{{tp: tp, leaderEpoch: st.LeaderEpoch}}}})
+	h.emit(toFetcher{key: want, msg: &followPartitions{parts: []followSpec{followSpecOf(tp, st)}}})
 }
 
 func (h *replicaHost) unfollow(tp TopicPartition, hp *hostedPartition) {
@@ -438,12 +489,18 @@ func (h *replicaHost) unfollow(tp TopicPartition, hp *hostedPartition) {
 	h.emit(toFetcher{key: key, msg: &unfollowPartitions{tps: []TopicPartition{tp}}})
 }
 
+func followSpecOf(tp TopicPartition, st *messages.PartitionState) followSpec {
+	sp := followSpec{tp: tp, leaderEpoch: st.LeaderEpoch}
+	copy(sp.topicID[:], st.TopicId)
+	return sp
+}
+
 // refollowAll re-registers every partition of a restarted fetcher.
 func (h *replicaHost) refollowAll(key string, fe *fetcherEntry) {
 	var specs []followSpec
 	for _, tp := range sortedTPs(fe.parts) {
 		if hp := h.partitions[tp]; hp != nil && hp.following == key {
-			specs = append(specs, followSpec{tp: tp, leaderEpoch: hp.state.LeaderEpoch})
+			specs = append(specs, followSpecOf(tp, hp.state))
 		}
 	}
 	if len(specs) > 0 {
@@ -451,12 +508,26 @@ func (h *replicaHost) refollowAll(key string, fe *fetcherEntry) {
 	}
 }
 
-func (h *replicaHost) updateMetadata(req *messages.UpdateMetadataRequest) {
+func (h *replicaHost) updateMetadata(req *messages.UpdateMetadataRequest, from any) {
+	resp := &messages.UpdateMetadataResponse{BrokerId: h.cfg.brokerID}
+	defer func() {
+		resp.ControllerEpoch, resp.Version = h.mdEpoch, h.mdVersion
+		h.emit(reply{to: from, msg: resp})
+	}()
 	if !h.checkControllerEpoch(req.ControllerEpoch) {
+		resp.ErrorCode = codeStaleControllerEpoch
 		return
 	}
+	// An incremental update applies only right after the one before it; a
+	// gap means one was lost, and the answer (the last version applied)
+	// makes the controller send the whole picture.
+	if !req.Full && (req.ControllerEpoch != h.mdEpoch || req.Version != h.mdVersion+1) {
+		return
+	}
+	h.mdEpoch, h.mdVersion = req.ControllerEpoch, req.Version
 	h.md = h.md.apply(req)
 	h.emit(publish{md: h.md})
+	h.watchPeers()
 	// Proposals waiting for a controller, or sent to one that is gone, go
 	// to the new one now rather than after a timeout.
 	if key := h.controllerKey(); key != "" && key != h.alterTo {
@@ -593,4 +664,72 @@ func (h *replicaHost) topicConfigChanged(msg *TopicConfigChanged) {
 			h.emit(toReplica{tp: tp, msg: &updateTopicConfig{cfg: cfg}})
 		}
 	}
+}
+
+// --- second opinions ------------------------------------------------------------
+
+// watchPeers watches the replica manager of every other live broker the
+// metadata lists (again after it re-registered), so that this host knows
+// at once when one becomes unreachable from here.
+func (h *replicaHost) watchPeers() {
+	for _, id := range sortedKeys(h.md.Brokers) {
+		b := h.md.Brokers[id]
+		if id == h.cfg.brokerID || b.ActorAddress == "" {
+			continue
+		}
+		if p := h.peers[id]; p != nil && p.addr == b.ActorAddress && p.epoch == b.Epoch {
+			continue
+		}
+		h.peers[id] = &peerLink{addr: b.ActorAddress, epoch: b.Epoch}
+		h.emit(watchLink{addr: b.ActorAddress, name: ReplicaManagerName})
+	}
+}
+
+// probe answers whether this broker reaches the target: at once when its
+// link is known down, else by a ping answered within probePingTimeout.
+func (h *replicaHost) probe(req *messages.ProbeRequest, from any) {
+	p := &hostProbe{req: req, from: from, deadline: h.ticks + max(1, int64(probePingTimeout/h.cfg.tickEvery))}
+	if l := h.peers[req.TargetId]; l != nil && l.down && l.addr == req.TargetAddress {
+		h.answerProbe(p, false)
+	} else {
+		h.probes = append(h.probes, p)
+	}
+	// Ping in any case: a Pong also tells that a link known down is back.
+	h.emit(toPeer{addr: req.TargetAddress, msg: &messages.Ping{ControllerId: -1}})
+}
+
+func (h *replicaHost) answerProbe(p *hostProbe, reachable bool) {
+	h.emit(reply{to: p.from, msg: &messages.ProbeResponse{BrokerId: h.cfg.brokerID, TargetId: p.req.TargetId,
+		TargetEpoch: p.req.TargetEpoch, Reachable: reachable}})
+}
+
+// pong: a peer answered this host's ping.
+func (h *replicaHost) pong(m *messages.Pong) {
+	if l := h.peers[m.BrokerId]; l != nil && l.epoch == m.BrokerEpoch {
+		l.down = false
+	}
+	h.probes = slices.DeleteFunc(h.probes, func(p *hostProbe) bool {
+		if p.req.TargetId != m.BrokerId {
+			return false
+		}
+		// Another epoch: the incarnation asked about is gone.
+		h.answerProbe(p, p.req.TargetEpoch == m.BrokerEpoch)
+		return true
+	})
+}
+
+// peerDown: the link to the replica manager at addr terminated.
+func (h *replicaHost) peerDown(addr string) {
+	for _, id := range sortedKeys(h.peers) {
+		if l := h.peers[id]; l.addr == addr {
+			l.down = true
+		}
+	}
+	h.probes = slices.DeleteFunc(h.probes, func(p *hostProbe) bool {
+		if p.req.TargetAddress != addr {
+			return false
+		}
+		h.answerProbe(p, false)
+		return true
+	})
 }

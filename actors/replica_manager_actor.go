@@ -140,6 +140,10 @@ func (m *replicaManager) Receive(ctx actor.Context) {
 		close(m.stopTicker)
 		return
 	case *actor.Terminated:
+		if msg.Who.Address != ctx.Self().Address {
+			in = linkDown{addr: msg.Who.Address} // a peer broker's replica manager
+			break
+		}
 		gone, ok := m.byPID[msg.Who.Id]
 		if !ok {
 			return
@@ -199,6 +203,10 @@ func (m *replicaManager) carryOut(ctx actor.Context, effects []effect) {
 			if to, ok := e.to.(*actor.PID); ok && to != nil {
 				ctx.Send(to, e.msg)
 			}
+		case toPeer:
+			ctx.RequestWithCustomSender(brokerActor(ctx, e.addr, ReplicaManagerName), e.msg, ctx.Self())
+		case watchLink:
+			ctx.Watch(brokerActor(ctx, e.addr, e.name))
 		default:
 			panic(fmt.Sprintf("actors: unknown replica manager effect %T", e))
 		}

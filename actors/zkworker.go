@@ -8,17 +8,18 @@ import (
 	"github.com/troupe-mq/troupe/cluster"
 )
 
-// zkWorker runs ZooKeeper calls for an actor that must not block in
+// zkWorker runs the ZooKeeper jobs of an actor that must not block in
 // Receive. Jobs run one at a time, in submission order, on the worker's own
-// goroutine; each job's result is sent back to the actor as a message. A
-// job sees only what was copied into its closure, never the actor's fields.
+// goroutine; each job's result is sent back to the actor as a message, and
+// each watch it armed is forwarded when it fires. A job is a plain value:
+// it sees only what it carries, never the actor's fields.
 type zkWorker struct {
 	store  *cluster.Store
 	system *actor.ActorSystem
 	target *actor.PID
 
 	mu      sync.Mutex
-	jobs    []func(*cluster.Store) any
+	jobs    []zkJob
 	wake    chan struct{}
 	stopped bool
 }
@@ -29,8 +30,8 @@ func newZKWorker(store *cluster.Store, system *actor.ActorSystem, target *actor.
 	return w
 }
 
-// submit queues a job. Its result (if not nil) is sent to the target.
-func (w *zkWorker) submit(job func(*cluster.Store) any) {
+// submit queues a job.
+func (w *zkWorker) submit(job zkJob) {
 	w.mu.Lock()
 	if !w.stopped {
 		w.jobs = append(w.jobs, job)
@@ -70,22 +71,23 @@ func (w *zkWorker) run() {
 		w.jobs[0] = nil
 		w.jobs = w.jobs[1:]
 		w.mu.Unlock()
-		if res := job(w.store); res != nil {
+		res, watches := job.run(w.store)
+		for _, wa := range watches {
+			forwardWatch(w.system, w.target, wa)
+		}
+		if res != nil {
 			w.system.Root.Send(w.target, res)
 		}
 	}
 }
 
-// forwardWatch turns a one-shot watch into a message to the actor.
-func forwardWatch(system *actor.ActorSystem, target *actor.PID, ch <-chan cluster.WatchEvent, msg func(cluster.WatchEvent) any) {
-	if ch == nil {
+// forwardWatch turns a one-shot watch into its message to the actor.
+func forwardWatch(system *actor.ActorSystem, target *actor.PID, wa watchArm) {
+	if wa.ch == nil {
 		return
 	}
 	go func() {
-		ev, ok := <-ch
-		if !ok {
-			ev = cluster.WatchEvent{Type: cluster.EventNotWatching, Err: cluster.ErrClosed}
-		}
-		system.Root.Send(target, msg(ev))
+		<-wa.ch // an event or a closed channel: either way, read again
+		system.Root.Send(target, wa.fired)
 	}()
 }

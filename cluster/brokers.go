@@ -30,6 +30,10 @@ type BrokerInfo struct {
 	// sees the same id with a new epoch knows the broker bounced even if
 	// it never saw the id missing from /brokers/ids.
 	Epoch int64
+	// DirectoryID identifies the broker's data directory (directory.id in
+	// its meta.properties, as Kafka's KIP-858 keeps it): a registration that
+	// carries it was made by a process on the same directory.
+	DirectoryID string
 }
 
 // brokerJSON is Kafka's version 5 broker registration plus actor_address.
@@ -44,6 +48,7 @@ type brokerJSON struct {
 	Rack                        *string           `json:"rack,omitempty"`
 	Features                    map[string]any    `json:"features,omitempty"`
 	ActorAddress                string            `json:"actor_address,omitempty"`
+	DirectoryID                 string            `json:"directory_id,omitempty"`
 }
 
 // EncodeBrokerInfo returns the JSON Troupe writes to /brokers/ids/<id>.
@@ -62,6 +67,7 @@ func EncodeBrokerInfo(b BrokerInfo) []byte {
 		Timestamp:                   msString(ts),
 		Features:                    map[string]any{},
 		ActorAddress:                b.ActorAddress,
+		DirectoryID:                 b.DirectoryID,
 	}
 	if b.Rack != "" {
 		rack := b.Rack
@@ -78,7 +84,7 @@ func DecodeBrokerInfo(id int32, data []byte) (BrokerInfo, error) {
 	if err := decodeJSON(path, data, &j); err != nil {
 		return BrokerInfo{}, err
 	}
-	b := BrokerInfo{ID: id, Host: j.Host, Port: j.Port, ActorAddress: j.ActorAddress, Timestamp: parseMs(j.Timestamp)}
+	b := BrokerInfo{ID: id, Host: j.Host, Port: j.Port, ActorAddress: j.ActorAddress, DirectoryID: j.DirectoryID, Timestamp: parseMs(j.Timestamp)}
 	if j.Rack != nil {
 		b.Rack = *j.Rack
 	}

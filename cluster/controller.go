@@ -206,14 +206,20 @@ type LeaderAndIsr struct {
 	// ControllerEpoch is the epoch of the controller that wrote the state.
 	// Store methods that write set it from their controllerEpoch argument.
 	ControllerEpoch int32
+	// LeaderBrokerEpoch is the broker epoch of the leader's registration
+	// when it was elected (troupe; 0 when unknown): a leader whose broker
+	// has registered anew since (it restarted) must not go on leading this
+	// leader epoch, whose history its new process may not have.
+	LeaderBrokerEpoch int64
 }
 
 type partitionStateJSON struct {
-	ControllerEpoch int32   `json:"controller_epoch"`
-	Leader          int32   `json:"leader"`
-	Version         int     `json:"version"`
-	LeaderEpoch     int32   `json:"leader_epoch"`
-	ISR             []int32 `json:"isr"`
+	ControllerEpoch   int32   `json:"controller_epoch"`
+	Leader            int32   `json:"leader"`
+	Version           int     `json:"version"`
+	LeaderEpoch       int32   `json:"leader_epoch"`
+	ISR               []int32 `json:"isr"`
+	LeaderBrokerEpoch int64   `json:"leader_broker_epoch,omitempty"`
 }
 
 func encodePartitionState(l LeaderAndIsr) []byte {
@@ -221,7 +227,8 @@ func encodePartitionState(l LeaderAndIsr) []byte {
 	if isr == nil {
 		isr = []int32{}
 	}
-	return mustJSON(partitionStateJSON{ControllerEpoch: l.ControllerEpoch, Leader: l.Leader, Version: 1, LeaderEpoch: l.LeaderEpoch, ISR: isr})
+	return mustJSON(partitionStateJSON{ControllerEpoch: l.ControllerEpoch, Leader: l.Leader, Version: 1, LeaderEpoch: l.LeaderEpoch, ISR: isr,
+		LeaderBrokerEpoch: l.LeaderBrokerEpoch})
 }
 
 func decodePartitionState(path string, data []byte) (LeaderAndIsr, error) {
@@ -229,7 +236,7 @@ func decodePartitionState(path string, data []byte) (LeaderAndIsr, error) {
 	if err := decodeJSON(path, data, &j); err != nil {
 		return LeaderAndIsr{}, err
 	}
-	return LeaderAndIsr{Leader: j.Leader, LeaderEpoch: j.LeaderEpoch, ISR: j.ISR, ControllerEpoch: j.ControllerEpoch}, nil
+	return LeaderAndIsr{Leader: j.Leader, LeaderEpoch: j.LeaderEpoch, ISR: j.ISR, ControllerEpoch: j.ControllerEpoch, LeaderBrokerEpoch: j.LeaderBrokerEpoch}, nil
 }
 
 // PartitionState reads a partition's state and its zkVersion (the

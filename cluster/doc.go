@@ -28,13 +28,15 @@
 //	     "endpoints":["PLAINTEXT://h:9092"],
 //	     "listener_security_protocol_map":{"PLAINTEXT":"PLAINTEXT"},
 //	     "jmx_port":-1,"timestamp":"<ms>","rack":"r1","features":{},
-//	     "actor_address":"h:8090"}                    (troupe: actor_address)
+//	     "actor_address":"h:8090",                    (troupe: actor_address,
+//	     "directory_id":"<22-char base64url uuid>"}    directory_id)
 //	/brokers/topics/<t>                     replica assignment
 //	    {"version":3,"topic_id":"<22-char base64url uuid>",
 //	     "partitions":{"0":[1,2,3],"1":[2,3,1]},
 //	     "adding_replicas":{},"removing_replicas":{}}
 //	/brokers/topics/<t>/partitions/<p>/state   leader and ISR
-//	    {"controller_epoch":7,"leader":1,"version":1,"leader_epoch":4,"isr":[1,2]}
+//	    {"controller_epoch":7,"leader":1,"version":1,"leader_epoch":4,"isr":[1,2],
+//	     "leader_broker_epoch":4294967310}             (troupe: leader_broker_epoch)
 //	/brokers/seqid                          (created, unused)
 //	/controller                          E  {"version":2,"brokerid":1,"timestamp":"<ms>","kraftControllerEpoch":-1}
 //	/controller_epoch                       "7"  (decimal text)

@@ -46,6 +46,9 @@ var (
 var (
 	// ErrDuplicateBrokerID: /brokers/ids/<id> is held by another live session.
 	ErrDuplicateBrokerID = errors.New("cluster: broker id is registered by another live broker")
+	// ErrNodeChanging: a znode kept changing under a read-modify-write
+	// (another writer raced each attempt); the caller may try again.
+	ErrNodeChanging = errors.New("cluster: node keeps changing")
 	// ErrControllerExists: another broker holds /controller.
 	ErrControllerExists = errors.New("cluster: another broker is the controller")
 	// ErrControllerMoved: the controller epoch changed since the caller was

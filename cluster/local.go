@@ -105,21 +105,37 @@ type localWatch struct {
 // otherwise dir is created if needed, locked against other processes, and the
 // persistent znodes saved there are loaded.
 func NewLocalTree(dir string, logger zerolog.Logger) (*LocalTree, error) {
-	db := &localDB{
-		log:      logger.With().Str("component", "localtree").Logger(),
-		dir:      dir,
-		nowFunc:  time.Now,
-		nodes:    map[string]*localNode{"/": {children: map[string]struct{}{}}},
-		sessions: make(map[int64]*LocalSession),
-		watches:  make(map[watchKey][]localWatch),
-	}
 	var seed [8]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("cluster: session id seed: %w", err)
 	}
 	// Session ids only need to be unique and non-zero; a random base keeps
 	// them unique across restarts of the same store, as ZooKeeper's are.
-	db.nextID = int64(binary.BigEndian.Uint64(seed[:])>>8) | 1<<48
+	base := int64(binary.BigEndian.Uint64(seed[:])>>8) | 1<<48
+	return openLocalTree(dir, logger, base, time.Now)
+}
+
+// NewSimulatedTree returns an in-memory tree whose session ids start at
+// sessionBase and whose znode times come from now: the same calls give the
+// same tree, so a simulation replays from its seed.
+func NewSimulatedTree(sessionBase int64, now func() time.Time, logger zerolog.Logger) *LocalTree {
+	t, err := openLocalTree("", logger, sessionBase|1<<48, now)
+	if err != nil {
+		panic(err) // memory-only: no I/O that could fail
+	}
+	return t
+}
+
+func openLocalTree(dir string, logger zerolog.Logger, sessionBase int64, now func() time.Time) (*LocalTree, error) {
+	db := &localDB{
+		log:      logger.With().Str("component", "localtree").Logger(),
+		dir:      dir,
+		nowFunc:  now,
+		nodes:    map[string]*localNode{"/": {children: map[string]struct{}{}}},
+		sessions: make(map[int64]*LocalSession),
+		watches:  make(map[watchKey][]localWatch),
+		nextID:   sessionBase,
+	}
 	if dir != "" {
 		if err := db.open(); err != nil {
 			return nil, err

@@ -19,14 +19,6 @@ type RegistrationOptions struct {
 	// that session, so StaleWait must exceed the brokers' session timeout.
 	// Default 20 s.
 	StaleWait time.Duration
-	// ReplaceSameEndpoint, at start-up only, treats a node held by another
-	// session that advertises exactly this broker's listener (host:port) and
-	// actor address as left by a dead predecessor, and deletes it at once
-	// instead of waiting StaleWait. Set it only when the caller already
-	// holds the listener socket: no live broker can be serving at an
-	// endpoint this process has bound, so the holder is a dead incarnation
-	// (or a broker on another host misconfigured with our address).
-	ReplaceSameEndpoint bool
 	// RetryBackoff is the first delay after a failed attempt (connection
 	// loss), doubled up to 2 s. Default 100 ms.
 	RetryBackoff time.Duration
@@ -223,24 +215,34 @@ func (r *Registration) register(startup bool) (session, epoch int64, err error) 
 		if r.stopped() {
 			return 0, 0, ErrClosed
 		}
-		cur := r.conn.SessionID()
-		if cur != 0 {
+		if cur := r.conn.SessionID(); cur != 0 {
 			r.ownSessions[cur] = true
 		}
-		_, err := r.conn.Create(r.path, r.data, ModeEphemeral)
-		if err == nil {
-			// Confirm the owner: the session may have changed under us.
-			ok, st, err := r.conn.Exists(r.path)
-			if err == nil && ok && st.EphemeralOwner == r.conn.SessionID() {
-				return st.EphemeralOwner, st.Czxid, nil
+		res, err := r.store.RegisterOnce(r.info, func(owner int64, held BrokerInfo) bool {
+			switch {
+			case r.ownSessions[owner]:
+				r.log.Info().Int64("stale_session", owner).Msg("replacing registration left by our expired session")
+				return true
+			case startup && r.info.DirectoryID != "" && held.DirectoryID == r.info.DirectoryID:
+				// This process holds the data directory's lock, so the
+				// process that registered with its id is dead: its session
+				// just has not expired yet. Only at start-up: a running
+				// broker displaced by a successor on the same directory
+				// reports the duplicate instead of fighting back.
+				r.log.Warn().Int64("stale_session", owner).Str("directory_id", held.DirectoryID).
+					Msg("replacing registration of a previous process on this data directory")
+				return true
 			}
-			continue
+			return false
+		})
+		if err == nil {
+			return res.SessionID, res.Epoch, nil
 		}
 		if errors.Is(err, ErrClosed) {
 			return 0, 0, err
 		}
-		if !errors.Is(err, ErrNodeExists) {
-			if !errors.Is(err, ErrConnectionLoss) && !errors.Is(err, ErrSessionExpired) {
+		if !errors.Is(err, ErrDuplicateBrokerID) {
+			if !errors.Is(err, ErrConnectionLoss) && !errors.Is(err, ErrSessionExpired) && !errors.Is(err, ErrNodeChanging) {
 				return 0, 0, err
 			}
 			if startup && time.Now().After(deadline) {
@@ -252,32 +254,17 @@ func (r *Registration) register(startup bool) (session, epoch int64, err error) 
 			backoff = r.nextBackoff(backoff)
 			continue
 		}
-		ok, st, ch, err := r.conn.ExistsW(r.path)
-		if err != nil || !ok {
-			continue // gone already, or transient: try the create again
-		}
-		owner := st.EphemeralOwner
-		switch {
-		case owner == r.conn.SessionID():
-			return owner, st.Czxid, nil // ours: an earlier create's answer was lost
-		case r.ownSessions[owner]:
-			r.log.Info().Int64("stale_session", owner).Msg("replacing registration left by our expired session")
-			if err := r.conn.Delete(r.path, st.Version); err != nil && !errors.Is(err, ErrNoNode) && !errors.Is(err, ErrBadVersion) {
-				r.log.Debug().Err(err).Msg("delete of stale registration failed")
-			}
-			continue
-		case startup && r.opts.ReplaceSameEndpoint && r.sameEndpoint():
-			r.log.Warn().Int64("stale_session", owner).Msg("replacing registration with our own endpoint, left by a dead predecessor")
-			if err := r.conn.Delete(r.path, st.Version); err != nil && !errors.Is(err, ErrNoNode) && !errors.Is(err, ErrBadVersion) {
-				r.log.Debug().Err(err).Msg("delete of predecessor registration failed")
-			}
-			continue
+		// Another live session holds the id, as far as we can know (a
+		// killed predecessor's session expires within the session timeout).
+		ok, st, ch, werr := r.conn.ExistsW(r.path)
+		if werr != nil || !ok {
+			continue // gone already, or transient: try again
 		}
 		if time.Now().After(deadline) {
 			return 0, 0, fmt.Errorf("%w: broker %d is held by session 0x%x (waited %v for it to expire)",
-				ErrDuplicateBrokerID, r.info.ID, owner, r.opts.StaleWait)
+				ErrDuplicateBrokerID, r.info.ID, st.EphemeralOwner, r.opts.StaleWait)
 		}
-		r.log.Info().Int64("holder_session", owner).Dur("wait", time.Until(deadline)).
+		r.log.Info().Int64("holder_session", st.EphemeralOwner).Dur("wait", time.Until(deadline)).
 			Msg("broker id held by another session; waiting for it to expire")
 		t := time.NewTimer(time.Until(deadline))
 		select {
@@ -291,13 +278,60 @@ func (r *Registration) register(startup bool) (session, epoch int64, err error) 
 	}
 }
 
-// sameEndpoint reports whether the current node advertises our endpoint.
-func (r *Registration) sameEndpoint() bool {
-	b, err := r.store.Broker(r.info.ID)
-	if err != nil {
-		return false
+// RegisterResult is a registration made: its session and broker epoch.
+type RegisterResult struct {
+	SessionID int64
+	// Epoch is the node's czxid (the broker epoch, KIP-380).
+	Epoch int64
+}
+
+// RegisterOnce makes one attempt to create the ephemeral /brokers/ids/<id>
+// for the current session. A node the current session already owns (a
+// create whose answer was lost) counts as made. A node of another session
+// is deleted and the create tried again if replaceable says so — nil means:
+// when it carries this broker's directory id, which only a previous process
+// on the same data directory can have written — and otherwise makes it
+// return ErrDuplicateBrokerID. Registration is built on it; the simulator
+// calls it directly.
+func (s *Store) RegisterOnce(info BrokerInfo, replaceable func(owner int64, held BrokerInfo) bool) (RegisterResult, error) {
+	if replaceable == nil {
+		replaceable = func(_ int64, held BrokerInfo) bool {
+			return info.DirectoryID != "" && held.DirectoryID == info.DirectoryID
+		}
 	}
-	return b.Host == r.info.Host && b.Port == r.info.Port && b.ActorAddress == r.info.ActorAddress
+	info.SessionID = 0
+	path := BrokerPath(info.ID)
+	data := EncodeBrokerInfo(info)
+	for attempt := 0; attempt < 5; attempt++ {
+		cur := s.conn.SessionID()
+		if _, err := s.conn.Create(path, data, ModeEphemeral); err != nil && !errors.Is(err, ErrNodeExists) {
+			return RegisterResult{}, err
+		}
+		ok, st, err := s.conn.Exists(path)
+		if err != nil {
+			return RegisterResult{}, err
+		}
+		if !ok {
+			continue // gone between the create and the read
+		}
+		if st.EphemeralOwner == cur && cur == s.conn.SessionID() {
+			return RegisterResult{SessionID: cur, Epoch: st.Czxid}, nil
+		}
+		held, err := s.Broker(info.ID)
+		if errors.Is(err, ErrNoNode) {
+			continue
+		}
+		if err != nil {
+			return RegisterResult{}, err
+		}
+		if held.SessionID != st.EphemeralOwner || !replaceable(held.SessionID, held) {
+			return RegisterResult{}, fmt.Errorf("%w: broker %d is held by session 0x%x", ErrDuplicateBrokerID, info.ID, held.SessionID)
+		}
+		if err := s.conn.Delete(path, st.Version); err != nil && !errors.Is(err, ErrNoNode) && !errors.Is(err, ErrBadVersion) {
+			return RegisterResult{}, err
+		}
+	}
+	return RegisterResult{}, fmt.Errorf("%w: /brokers/ids/%d", ErrNodeChanging, info.ID)
 }
 
 // run keeps the node registered until Close.

@@ -91,14 +91,34 @@ func (tp TopicPartition) String() string { return tp.Topic + "-" + strconv.Itoa(
 // let the actor re-read and re-watch; nothing that receives from these
 // channels may change actor state directly.
 type Store struct {
-	conn Conn
-	log  zerolog.Logger
-	now  func() time.Time
+	conn  Conn
+	log   zerolog.Logger
+	now   func() time.Time
+	newID func() (TopicID, error)
+}
+
+// StoreOptions are what a simulation replaces in a Store: the clock it
+// writes into timestamps and ages notifications by, and the source of new
+// topic and cluster ids. Zero fields take the real ones.
+type StoreOptions struct {
+	Now   func() time.Time
+	NewID func() (TopicID, error)
 }
 
 // NewStore returns a Store over conn.
 func NewStore(conn Conn, logger zerolog.Logger) *Store {
-	return &Store{conn: conn, log: logger.With().Str("component", "zkstore").Logger(), now: time.Now}
+	return NewStoreWith(conn, logger, StoreOptions{})
+}
+
+// NewStoreWith is NewStore with options.
+func NewStoreWith(conn Conn, logger zerolog.Logger, opts StoreOptions) *Store {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.NewID == nil {
+		opts.NewID = NewTopicID
+	}
+	return &Store{conn: conn, log: logger.With().Str("component", "zkstore").Logger(), now: opts.Now, newID: opts.NewID}
 }
 
 // Conn returns the underlying connection.
@@ -213,7 +233,7 @@ func (s *Store) ClusterID() (string, error) {
 		if err := s.ensurePath(ClusterPath); err != nil {
 			return "", err
 		}
-		id, err := NewTopicID() // same form as Kafka's Uuid
+		id, err := s.newID() // same form as Kafka's Uuid
 		if err != nil {
 			return "", err
 		}

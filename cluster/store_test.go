@@ -127,8 +127,24 @@ func testStore(t *testing.T, mk func(t *testing.T) harness) {
 		if string(raw) != `{"version":2,"entity_path":"topics/orders"}` {
 			t.Fatalf("notification json %s", raw)
 		}
-		must(t, s.DeleteConfigChange(changes[0]))
-		must(t, s.DeleteConfigChange(changes[0]))
+		since, last, _, err := s.TopicConfigChangesSince("")
+		must(t, err)
+		if last != changes[0] || !reflect.DeepEqual(since, map[string]map[string]string{"orders": {"cleanup.policy": "delete"}}) {
+			t.Fatalf("changes since the start: %v up to %q", since, last)
+		}
+		if since, _, _, err = s.TopicConfigChangesSince(last); err != nil || len(since) != 0 {
+			t.Fatalf("changes since the last one: %v, %v", since, err)
+		}
+		// Pruning removes only notifications older than the age given.
+		must(t, s.PruneConfigChanges(last, time.Hour))
+		if left, _, _ := s.ConfigChangesW(); len(left) != 1 {
+			t.Fatalf("a fresh notification was pruned: %v", left)
+		}
+		must(t, s.PruneConfigChanges(last, -time.Hour))
+		must(t, s.PruneConfigChanges(last, -time.Hour))
+		if left, _, _ := s.ConfigChangesW(); len(left) != 0 {
+			t.Fatalf("notifications left after pruning: %v", left)
+		}
 		cfg, err = s.TopicConfig("orders")
 		must(t, err)
 		if !reflect.DeepEqual(cfg, map[string]string{"cleanup.policy": "delete"}) {
@@ -489,7 +505,7 @@ func testStore(t *testing.T, mk func(t *testing.T) harness) {
 		if len(ids) != 0 {
 			t.Fatalf("ids %v", ids)
 		}
-		info := BrokerInfo{ID: 1, Host: "127.0.0.1", Port: 9092, Rack: "r1", ActorAddress: "127.0.0.1:8090"}
+		info := BrokerInfo{ID: 1, Host: "127.0.0.1", Port: 9092, Rack: "r1", ActorAddress: "127.0.0.1:8090", DirectoryID: "dir-a"}
 		reg, err := s1.RegisterBroker(info, RegistrationOptions{StaleWait: 100 * time.Millisecond})
 		must(t, err)
 		defer reg.Close()
@@ -511,7 +527,7 @@ func testStore(t *testing.T, mk func(t *testing.T) harness) {
 		if j["version"] != 5.0 || j["host"] != "127.0.0.1" || j["port"] != 9092.0 || j["jmx_port"] != -1.0 ||
 			!reflect.DeepEqual(j["endpoints"], []any{"PLAINTEXT://127.0.0.1:9092"}) ||
 			!reflect.DeepEqual(j["listener_security_protocol_map"], map[string]any{"PLAINTEXT": "PLAINTEXT"}) ||
-			j["rack"] != "r1" || j["actor_address"] != "127.0.0.1:8090" || j["timestamp"] == nil {
+			j["rack"] != "r1" || j["actor_address"] != "127.0.0.1:8090" || j["directory_id"] != "dir-a" || j["timestamp"] == nil {
 			t.Fatalf("broker json %s", raw)
 		}
 
@@ -522,10 +538,10 @@ func testStore(t *testing.T, mk func(t *testing.T) harness) {
 		if el := time.Since(start); el < 300*time.Millisecond {
 			t.Fatalf("gave up after %v, before StaleWait", el)
 		}
-		// Same endpoint with ReplaceSameEndpoint: taken over at start-up
-		// (the caller asserts it holds the listener).
+		// Same data directory (the caller holds its lock, so the holder is a
+		// dead process of that directory): taken over at start-up.
 		s3 := newStore(t, h)
-		reg3, err := s3.RegisterBroker(info, RegistrationOptions{StaleWait: 10 * time.Second, ReplaceSameEndpoint: true})
+		reg3, err := s3.RegisterBroker(info, RegistrationOptions{StaleWait: 10 * time.Second})
 		must(t, err)
 		b, err := s2.Broker(1)
 		must(t, err)

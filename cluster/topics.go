@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // TopicID is Kafka's topic id (KIP-516): 16 random bytes, written as
@@ -210,7 +211,7 @@ func (s *Store) CreateTopic(name string, assignment map[int32][]int32, configs m
 	if err := validateAssignment(assignment, 0); err != nil {
 		return TopicID{}, err
 	}
-	id, err := NewTopicID()
+	id, err := s.newID()
 	if err != nil {
 		return TopicID{}, err
 	}
@@ -418,14 +419,69 @@ func (s *Store) ConfigChange(name string) (string, error) {
 	return j.EntityPath, nil
 }
 
-// DeleteConfigChange removes a processed notification (Kafka purges them
-// after 15 minutes); a missing one is not an error.
-func (s *Store) DeleteConfigChange(name string) error {
-	err := s.conn.Delete(ConfigChangesPath+"/"+name, AnyVersion)
-	if errors.Is(err, ErrNoNode) {
-		return nil
+// TopicConfigChangesSince reads the topic config change notifications after
+// last (a notification name; "" for all) and returns the current overrides
+// of each topic they name (a topic deleted since is left out), the newest
+// notification seen, and a watch for the next one. The controller and every
+// broker follow topic configs through it.
+func (s *Store) TopicConfigChangesSince(last string) (map[string]map[string]string, string, <-chan WatchEvent, error) {
+	names, ch, err := s.ConfigChangesW()
+	if err != nil {
+		return nil, last, nil, err
 	}
-	return err
+	configs := map[string]map[string]string{}
+	for _, n := range names {
+		if n <= last {
+			continue
+		}
+		last = n
+		entity, err := s.ConfigChange(n)
+		if errors.Is(err, ErrNoNode) {
+			continue // pruned meanwhile
+		}
+		if err != nil {
+			return nil, last, nil, err
+		}
+		topic, ok := strings.CutPrefix(entity, "topics/")
+		if !ok {
+			continue
+		}
+		cfg, err := s.TopicConfig(topic)
+		if err != nil {
+			return nil, last, nil, err
+		}
+		configs[topic] = cfg
+	}
+	return configs, last, ch, nil
+}
+
+// PruneConfigChanges removes the change notifications up to upTo (by name)
+// that are older than maxAge by their creation time, as Kafka's listeners
+// purge processed notifications after 15 minutes, so /config/changes does
+// not grow for ever. A notification removed meanwhile is not an error.
+func (s *Store) PruneConfigChanges(upTo string, maxAge time.Duration) error {
+	names, _, err := s.conn.Children(ConfigChangesPath)
+	if err != nil {
+		return err
+	}
+	cutoff := s.now().Add(-maxAge).UnixMilli()
+	for _, n := range names {
+		if n > upTo {
+			break
+		}
+		p := ConfigChangesPath + "/" + n
+		ok, st, err := s.conn.Exists(p)
+		if err != nil {
+			return err
+		}
+		if !ok || st.Ctime > cutoff {
+			continue
+		}
+		if err := s.conn.Delete(p, st.Version); err != nil && !errors.Is(err, ErrNoNode) && !errors.Is(err, ErrBadVersion) {
+			return err
+		}
+	}
+	return nil
 }
 
 // --- deletion -------------------------------------------------------------

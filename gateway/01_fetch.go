@@ -1,9 +1,13 @@
 package gateway
 
-// Fetch (key 1), versions 4–12.
+// Fetch (key 1), versions 4–15.
 //
 // Consumers read up to the high watermark; followers (replica_id >= 0) up
 // to the log end, and their fetch offset tells the leader their progress.
+// From v13 topics are named by topic id (an unknown one: UNKNOWN_TOPIC_ID);
+// from v15 a follower sends its broker epoch (replica_state, KIP-903),
+// which lets the leader tell a restarted broker from its previous
+// incarnation.
 // Record batches are sent as the bytes stored on disk, never re-encoded.
 // Long-poll: when the partitions together have fewer than min_bytes, the
 // gateway parks the request with each partition actor (a notification
@@ -27,7 +31,7 @@ import (
 	"github.com/troupe-mq/troupe/actors"
 )
 
-func init() { regKey(1, 4, 12, handleFetch) }
+func init() { regKey(1, 4, 15, handleFetch) }
 
 // fetchSlot is one partition of a fetch request.
 type fetchSlot struct {
@@ -55,10 +59,23 @@ func handleFetch(r *request) answer {
 		}
 		until := time.Now().Add(maxWait)
 
+		replicaID, replicaEpoch := req.ReplicaID, int64(-1)
+		if req.Version >= 15 {
+			replicaID, replicaEpoch = req.ReplicaState.ID, req.ReplicaState.Epoch
+		}
 		var slots []*fetchSlot
+		var unknownIDs []*kmsg.FetchResponseTopicPartition
 		for _, t := range req.Topics {
 			rt := kmsg.NewFetchResponseTopic()
 			rt.Topic, rt.TopicID = t.Topic, t.TopicID
+			known := true
+			if req.Version >= 13 {
+				tm, ok := reps.Metadata().TopicByID(t.TopicID)
+				known = ok
+				if ok {
+					rt.Topic = tm.Name
+				}
+			}
 			rt.Partitions = make([]kmsg.FetchResponseTopicPartition, len(t.Partitions))
 			resp.Topics = append(resp.Topics, rt)
 			parts := resp.Topics[len(resp.Topics)-1].Partitions
@@ -67,7 +84,11 @@ func handleFetch(r *request) answer {
 				*rp = kmsg.NewFetchResponseTopicPartition()
 				rp.Partition = p.Partition
 				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
-				slots = append(slots, &fetchSlot{rp: rp, tp: actors.TopicPartition{Topic: t.Topic, Partition: p.Partition}, req: p})
+				if !known {
+					unknownIDs = append(unknownIDs, rp)
+					continue
+				}
+				slots = append(slots, &fetchSlot{rp: rp, tp: actors.TopicPartition{Topic: rt.Topic, Partition: p.Partition}, req: p})
 			}
 		}
 
@@ -78,7 +99,7 @@ func handleFetch(r *request) answer {
 		// leader would otherwise wait out max_wait_ms (500 ms) behind the
 		// parked fetch, holding up acks=all after a failover.
 		var mdChanged <-chan struct{}
-		if req.ReplicaID >= 0 {
+		if replicaID >= 0 {
 			mdChanged = reps.Metadata().Changed()
 		}
 		replies := make([]chan actors.FetchResult, len(slots))
@@ -101,8 +122,8 @@ func handleFetch(r *request) answer {
 					FetchOffset:            sl.req.FetchOffset,
 					MaxBytes:               partitionReadLimit(sl.req.PartitionMaxBytes, req.MaxBytes),
 					MinOneBatch:            true,
-					ReplicaID:              req.ReplicaID,
-					ReplicaEpoch:           -1,
+					ReplicaID:              replicaID,
+					ReplicaEpoch:           replicaEpoch,
 					CurrentLeaderEpoch:     sl.req.CurrentLeaderEpoch,
 					FollowerLogStartOffset: sl.req.LogStartOffset,
 					ReadCommitted:          req.IsolationLevel == 1,
@@ -136,7 +157,11 @@ func handleFetch(r *request) answer {
 				break
 			}
 		}
-		return fillFetchResponse(resp, slots, req.MaxBytes, req.ReplicaID < 0, r.c.markers), nil
+		for _, rp := range unknownIDs {
+			rp.ErrorCode = kerr.UnknownTopicID.Code
+			rp.RecordBatches = []byte{}
+		}
+		return fillFetchResponse(resp, slots, req.MaxBytes, replicaID < 0, r.c.markers), nil
 	}
 }
 

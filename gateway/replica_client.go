@@ -30,9 +30,12 @@ type LeaderConn struct {
 
 // replicaFetchVersion and replicaEpochVersion are the versions followers
 // speak: every Troupe broker serves them, so no ApiVersions round trip.
+// Fetch v15 names topics by id and carries the follower's broker epoch
+// (KIP-903); a partition without a topic id is fetched at v12.
 const (
-	replicaFetchVersion = 12
-	replicaEpochVersion = 4
+	replicaFetchVersion       = 15
+	replicaFetchByNameVersion = 12
+	replicaEpochVersion       = 4
 )
 
 // DialLeader connects to a leader broker's Kafka listener. It matches
@@ -97,17 +100,25 @@ func (c *LeaderConn) roundTrip(ctx context.Context, req kmsg.Request, resp kmsg.
 func (c *LeaderConn) Fetch(ctx context.Context, rf *actors.ReplicaFetch) ([]actors.FetchedPartition, error) {
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = replicaFetchVersion
+	for _, p := range rf.Partitions {
+		if p.TopicID == ([16]byte{}) {
+			req.Version = replicaFetchByNameVersion
+		}
+	}
 	req.ReplicaID = rf.ReplicaID
+	req.ReplicaState.ID, req.ReplicaState.Epoch = rf.ReplicaID, rf.ReplicaEpoch
 	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = rf.MaxWaitMs, rf.MinBytes, rf.MaxBytes
 	req.SessionEpoch = -1
 	byTopic := map[string]int{}
+	names := map[[16]byte]string{}
 	for _, p := range rf.Partitions {
 		i, ok := byTopic[p.TP.Topic]
 		if !ok {
 			i = len(req.Topics)
 			byTopic[p.TP.Topic] = i
 			t := kmsg.NewFetchRequestTopic()
-			t.Topic = p.TP.Topic
+			t.Topic, t.TopicID = p.TP.Topic, p.TopicID
+			names[p.TopicID] = p.TP.Topic
 			req.Topics = append(req.Topics, t)
 		}
 		rp := kmsg.NewFetchRequestTopicPartition()
@@ -124,9 +135,13 @@ func (c *LeaderConn) Fetch(ctx context.Context, rf *actors.ReplicaFetch) ([]acto
 	}
 	var out []actors.FetchedPartition
 	for _, t := range resp.Topics {
+		name := t.Topic
+		if req.Version >= 13 {
+			name = names[t.TopicID]
+		}
 		for _, p := range t.Partitions {
 			out = append(out, actors.FetchedPartition{
-				TP: actors.TopicPartition{Topic: t.Topic, Partition: p.Partition}, Err: errorForCode(p.ErrorCode),
+				TP: actors.TopicPartition{Topic: name, Partition: p.Partition}, Err: errorForCode(p.ErrorCode),
 				HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset, Records: p.RecordBatches,
 			})
 		}

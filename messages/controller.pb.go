@@ -391,14 +391,19 @@ func (x *TopicConfig) GetEntries() map[string]string {
 }
 
 // PartitionError reports an error for one partition. error_code is a Kafka
-// error code (0 = none).
+// error code (0 = none). In a LeaderAndIsrResponse, leader_epoch and
+// partition_epoch name the state the answer is about, so that a controller
+// resending states until they are acknowledged can tell an answer to an
+// older one apart.
 type PartitionError struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
-	Partition     int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
-	ErrorCode     int32                  `protobuf:"varint,3,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Topic          string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition      int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	ErrorCode      int32                  `protobuf:"varint,3,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	LeaderEpoch    int32                  `protobuf:"varint,4,opt,name=leader_epoch,json=leaderEpoch,proto3" json:"leader_epoch,omitempty"`
+	PartitionEpoch int32                  `protobuf:"varint,5,opt,name=partition_epoch,json=partitionEpoch,proto3" json:"partition_epoch,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PartitionError) Reset() {
@@ -448,6 +453,20 @@ func (x *PartitionError) GetPartition() int32 {
 func (x *PartitionError) GetErrorCode() int32 {
 	if x != nil {
 		return x.ErrorCode
+	}
+	return 0
+}
+
+func (x *PartitionError) GetLeaderEpoch() int32 {
+	if x != nil {
+		return x.LeaderEpoch
+	}
+	return 0
+}
+
+func (x *PartitionError) GetPartitionEpoch() int32 {
+	if x != nil {
+		return x.PartitionEpoch
 	}
 	return 0
 }
@@ -515,7 +534,11 @@ func (x *LeaderAndIsrResponse) GetPartitions() []*PartitionError {
 
 // UpdateMetadataRequest updates a broker's metadata cache. When full is
 // true it replaces the whole cache; otherwise its partitions are merged
-// and deleted_topics removed.
+// and deleted_topics removed. version numbers a controller's updates
+// (from 1 in each controller epoch): a broker applies an incremental
+// update only right after the one before it, so an update lost on the way
+// shows as a gap, and it answers with the last version it applied; the
+// controller sends a full update to a broker whose answer lags.
 type UpdateMetadataRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	ControllerId    int32                  `protobuf:"varint,1,opt,name=controller_id,json=controllerId,proto3" json:"controller_id,omitempty"`
@@ -525,6 +548,7 @@ type UpdateMetadataRequest struct {
 	Partitions      []*PartitionState      `protobuf:"bytes,5,rep,name=partitions,proto3" json:"partitions,omitempty"`
 	DeletedTopics   []string               `protobuf:"bytes,6,rep,name=deleted_topics,json=deletedTopics,proto3" json:"deleted_topics,omitempty"`
 	ClusterId       string                 `protobuf:"bytes,7,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	Version         int64                  `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -608,6 +632,83 @@ func (x *UpdateMetadataRequest) GetClusterId() string {
 	return ""
 }
 
+func (x *UpdateMetadataRequest) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// UpdateMetadataResponse answers an UpdateMetadataRequest with the last
+// version the broker applied of the controller epoch it follows.
+type UpdateMetadataResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	BrokerId        int32                  `protobuf:"varint,1,opt,name=broker_id,json=brokerId,proto3" json:"broker_id,omitempty"`
+	ErrorCode       int32                  `protobuf:"varint,2,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	ControllerEpoch int32                  `protobuf:"varint,3,opt,name=controller_epoch,json=controllerEpoch,proto3" json:"controller_epoch,omitempty"`
+	Version         int64                  `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *UpdateMetadataResponse) Reset() {
+	*x = UpdateMetadataResponse{}
+	mi := &file_controller_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateMetadataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateMetadataResponse) ProtoMessage() {}
+
+func (x *UpdateMetadataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_controller_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateMetadataResponse.ProtoReflect.Descriptor instead.
+func (*UpdateMetadataResponse) Descriptor() ([]byte, []int) {
+	return file_controller_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpdateMetadataResponse) GetBrokerId() int32 {
+	if x != nil {
+		return x.BrokerId
+	}
+	return 0
+}
+
+func (x *UpdateMetadataResponse) GetErrorCode() int32 {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return 0
+}
+
+func (x *UpdateMetadataResponse) GetControllerEpoch() int32 {
+	if x != nil {
+		return x.ControllerEpoch
+	}
+	return 0
+}
+
+func (x *UpdateMetadataResponse) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
 // StopReplicaRequest tells a broker to stop hosting partitions, deleting
 // their logs when delete is true (topic deletion, reassignment).
 type StopReplicaRequest struct {
@@ -622,7 +723,7 @@ type StopReplicaRequest struct {
 
 func (x *StopReplicaRequest) Reset() {
 	*x = StopReplicaRequest{}
-	mi := &file_controller_proto_msgTypes[7]
+	mi := &file_controller_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +735,7 @@ func (x *StopReplicaRequest) String() string {
 func (*StopReplicaRequest) ProtoMessage() {}
 
 func (x *StopReplicaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[7]
+	mi := &file_controller_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +748,7 @@ func (x *StopReplicaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopReplicaRequest.ProtoReflect.Descriptor instead.
 func (*StopReplicaRequest) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{7}
+	return file_controller_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StopReplicaRequest) GetControllerId() int32 {
@@ -691,7 +792,7 @@ type StopPartition struct {
 
 func (x *StopPartition) Reset() {
 	*x = StopPartition{}
-	mi := &file_controller_proto_msgTypes[8]
+	mi := &file_controller_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +804,7 @@ func (x *StopPartition) String() string {
 func (*StopPartition) ProtoMessage() {}
 
 func (x *StopPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[8]
+	mi := &file_controller_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +817,7 @@ func (x *StopPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopPartition.ProtoReflect.Descriptor instead.
 func (*StopPartition) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{8}
+	return file_controller_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StopPartition) GetTopic() string {
@@ -752,7 +853,7 @@ type StopReplicaResponse struct {
 
 func (x *StopReplicaResponse) Reset() {
 	*x = StopReplicaResponse{}
-	mi := &file_controller_proto_msgTypes[9]
+	mi := &file_controller_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +865,7 @@ func (x *StopReplicaResponse) String() string {
 func (*StopReplicaResponse) ProtoMessage() {}
 
 func (x *StopReplicaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[9]
+	mi := &file_controller_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +878,7 @@ func (x *StopReplicaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopReplicaResponse.ProtoReflect.Descriptor instead.
 func (*StopReplicaResponse) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{9}
+	return file_controller_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StopReplicaResponse) GetBrokerId() int32 {
@@ -813,7 +914,7 @@ type BrokerState struct {
 
 func (x *BrokerState) Reset() {
 	*x = BrokerState{}
-	mi := &file_controller_proto_msgTypes[10]
+	mi := &file_controller_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +926,7 @@ func (x *BrokerState) String() string {
 func (*BrokerState) ProtoMessage() {}
 
 func (x *BrokerState) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[10]
+	mi := &file_controller_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +939,7 @@ func (x *BrokerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BrokerState.ProtoReflect.Descriptor instead.
 func (*BrokerState) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{10}
+	return file_controller_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BrokerState) GetBrokerId() int32 {
@@ -877,7 +978,7 @@ type AlterPartitionRequest struct {
 
 func (x *AlterPartitionRequest) Reset() {
 	*x = AlterPartitionRequest{}
-	mi := &file_controller_proto_msgTypes[11]
+	mi := &file_controller_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +990,7 @@ func (x *AlterPartitionRequest) String() string {
 func (*AlterPartitionRequest) ProtoMessage() {}
 
 func (x *AlterPartitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[11]
+	mi := &file_controller_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1003,7 @@ func (x *AlterPartitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlterPartitionRequest.ProtoReflect.Descriptor instead.
 func (*AlterPartitionRequest) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{11}
+	return file_controller_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AlterPartitionRequest) GetBrokerId() int32 {
@@ -968,7 +1069,7 @@ type AlterPartitionResponse struct {
 
 func (x *AlterPartitionResponse) Reset() {
 	*x = AlterPartitionResponse{}
-	mi := &file_controller_proto_msgTypes[12]
+	mi := &file_controller_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1081,7 @@ func (x *AlterPartitionResponse) String() string {
 func (*AlterPartitionResponse) ProtoMessage() {}
 
 func (x *AlterPartitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[12]
+	mi := &file_controller_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1094,7 @@ func (x *AlterPartitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlterPartitionResponse.ProtoReflect.Descriptor instead.
 func (*AlterPartitionResponse) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{12}
+	return file_controller_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AlterPartitionResponse) GetErrorCode() int32 {
@@ -1036,7 +1137,7 @@ type ControlledShutdownRequest struct {
 
 func (x *ControlledShutdownRequest) Reset() {
 	*x = ControlledShutdownRequest{}
-	mi := &file_controller_proto_msgTypes[13]
+	mi := &file_controller_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1149,7 @@ func (x *ControlledShutdownRequest) String() string {
 func (*ControlledShutdownRequest) ProtoMessage() {}
 
 func (x *ControlledShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[13]
+	mi := &file_controller_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1162,7 @@ func (x *ControlledShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlledShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ControlledShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{13}
+	return file_controller_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ControlledShutdownRequest) GetBrokerId() int32 {
@@ -1090,7 +1191,7 @@ type ControlledShutdownResponse struct {
 
 func (x *ControlledShutdownResponse) Reset() {
 	*x = ControlledShutdownResponse{}
-	mi := &file_controller_proto_msgTypes[14]
+	mi := &file_controller_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1203,7 @@ func (x *ControlledShutdownResponse) String() string {
 func (*ControlledShutdownResponse) ProtoMessage() {}
 
 func (x *ControlledShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[14]
+	mi := &file_controller_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1216,7 @@ func (x *ControlledShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlledShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ControlledShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{14}
+	return file_controller_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ControlledShutdownResponse) GetErrorCode() int32 {
@@ -1144,7 +1245,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_controller_proto_msgTypes[15]
+	mi := &file_controller_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1257,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[15]
+	mi := &file_controller_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1270,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{15}
+	return file_controller_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Ping) GetControllerId() int32 {
@@ -1197,7 +1298,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_controller_proto_msgTypes[16]
+	mi := &file_controller_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1310,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_controller_proto_msgTypes[16]
+	mi := &file_controller_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1323,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_controller_proto_rawDescGZIP(), []int{16}
+	return file_controller_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Pong) GetBrokerId() int32 {
@@ -1237,6 +1338,158 @@ func (x *Pong) GetBrokerEpoch() int64 {
 		return x.BrokerEpoch
 	}
 	return 0
+}
+
+// ProbeRequest asks a broker whether it reaches another broker's replica
+// manager over remoting: the second opinion a controller (or a standby,
+// about the controller) asks for before it treats a broker as failed on
+// the word of its own link alone. The probed broker pings the target and
+// answers with a ProbeResponse to the requester.
+type ProbeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TargetId      int32                  `protobuf:"varint,1,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	TargetAddress string                 `protobuf:"bytes,2,opt,name=target_address,json=targetAddress,proto3" json:"target_address,omitempty"`
+	// The target's broker epoch as the requester knows it.
+	TargetEpoch     int64 `protobuf:"varint,3,opt,name=target_epoch,json=targetEpoch,proto3" json:"target_epoch,omitempty"`
+	RequesterId     int32 `protobuf:"varint,4,opt,name=requester_id,json=requesterId,proto3" json:"requester_id,omitempty"`
+	ControllerEpoch int32 `protobuf:"varint,5,opt,name=controller_epoch,json=controllerEpoch,proto3" json:"controller_epoch,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ProbeRequest) Reset() {
+	*x = ProbeRequest{}
+	mi := &file_controller_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeRequest) ProtoMessage() {}
+
+func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_controller_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
+func (*ProbeRequest) Descriptor() ([]byte, []int) {
+	return file_controller_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ProbeRequest) GetTargetId() int32 {
+	if x != nil {
+		return x.TargetId
+	}
+	return 0
+}
+
+func (x *ProbeRequest) GetTargetAddress() string {
+	if x != nil {
+		return x.TargetAddress
+	}
+	return ""
+}
+
+func (x *ProbeRequest) GetTargetEpoch() int64 {
+	if x != nil {
+		return x.TargetEpoch
+	}
+	return 0
+}
+
+func (x *ProbeRequest) GetRequesterId() int32 {
+	if x != nil {
+		return x.RequesterId
+	}
+	return 0
+}
+
+func (x *ProbeRequest) GetControllerEpoch() int32 {
+	if x != nil {
+		return x.ControllerEpoch
+	}
+	return 0
+}
+
+// ProbeResponse answers a ProbeRequest. reachable: the target answered a
+// ping from this broker with target_epoch, within the probe deadline.
+type ProbeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BrokerId      int32                  `protobuf:"varint,1,opt,name=broker_id,json=brokerId,proto3" json:"broker_id,omitempty"`
+	TargetId      int32                  `protobuf:"varint,2,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	TargetEpoch   int64                  `protobuf:"varint,3,opt,name=target_epoch,json=targetEpoch,proto3" json:"target_epoch,omitempty"`
+	Reachable     bool                   `protobuf:"varint,4,opt,name=reachable,proto3" json:"reachable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeResponse) Reset() {
+	*x = ProbeResponse{}
+	mi := &file_controller_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeResponse) ProtoMessage() {}
+
+func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_controller_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeResponse.ProtoReflect.Descriptor instead.
+func (*ProbeResponse) Descriptor() ([]byte, []int) {
+	return file_controller_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ProbeResponse) GetBrokerId() int32 {
+	if x != nil {
+		return x.BrokerId
+	}
+	return 0
+}
+
+func (x *ProbeResponse) GetTargetId() int32 {
+	if x != nil {
+		return x.TargetId
+	}
+	return 0
+}
+
+func (x *ProbeResponse) GetTargetEpoch() int64 {
+	if x != nil {
+		return x.TargetEpoch
+	}
+	return 0
+}
+
+func (x *ProbeResponse) GetReachable() bool {
+	if x != nil {
+		return x.Reachable
+	}
+	return false
 }
 
 var File_controller_proto protoreflect.FileDescriptor
@@ -1280,19 +1533,21 @@ const file_controller_proto_rawDesc = "" +
 	"\aentries\x18\x01 \x03(\v2).troupe.messages.TopicConfig.EntriesEntryR\aentries\x1a:\n" +
 	"\fEntriesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"c\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xaf\x01\n" +
 	"\x0ePartitionError\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x1d\n" +
 	"\n" +
-	"error_code\x18\x03 \x01(\x05R\terrorCode\"\x93\x01\n" +
+	"error_code\x18\x03 \x01(\x05R\terrorCode\x12!\n" +
+	"\fleader_epoch\x18\x04 \x01(\x05R\vleaderEpoch\x12'\n" +
+	"\x0fpartition_epoch\x18\x05 \x01(\x05R\x0epartitionEpoch\"\x93\x01\n" +
 	"\x14LeaderAndIsrResponse\x12\x1b\n" +
 	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x02 \x01(\x05R\terrorCode\x12?\n" +
 	"\n" +
 	"partitions\x18\x03 \x03(\v2\x1f.troupe.messages.PartitionErrorR\n" +
-	"partitions\"\xb5\x02\n" +
+	"partitions\"\xcf\x02\n" +
 	"\x15UpdateMetadataRequest\x12#\n" +
 	"\rcontroller_id\x18\x01 \x01(\x05R\fcontrollerId\x12)\n" +
 	"\x10controller_epoch\x18\x02 \x01(\x05R\x0fcontrollerEpoch\x12\x12\n" +
@@ -1303,7 +1558,14 @@ const file_controller_proto_rawDesc = "" +
 	"partitions\x12%\n" +
 	"\x0edeleted_topics\x18\x06 \x03(\tR\rdeletedTopics\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\a \x01(\tR\tclusterId\"\xbc\x01\n" +
+	"cluster_id\x18\a \x01(\tR\tclusterId\x12\x18\n" +
+	"\aversion\x18\b \x01(\x03R\aversion\"\x99\x01\n" +
+	"\x16UpdateMetadataResponse\x12\x1b\n" +
+	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x02 \x01(\x05R\terrorCode\x12)\n" +
+	"\x10controller_epoch\x18\x03 \x01(\x05R\x0fcontrollerEpoch\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x03R\aversion\"\xbc\x01\n" +
 	"\x12StopReplicaRequest\x12#\n" +
 	"\rcontroller_id\x18\x01 \x01(\x05R\fcontrollerId\x12)\n" +
 	"\x10controller_epoch\x18\x02 \x01(\x05R\x0fcontrollerEpoch\x12\x16\n" +
@@ -1351,7 +1613,18 @@ const file_controller_proto_rawDesc = "" +
 	"\x10controller_epoch\x18\x02 \x01(\x05R\x0fcontrollerEpoch\"F\n" +
 	"\x04Pong\x12\x1b\n" +
 	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12!\n" +
-	"\fbroker_epoch\x18\x02 \x01(\x03R\vbrokerEpochB&Z$github.com/troupe-mq/troupe/messagesb\x06proto3"
+	"\fbroker_epoch\x18\x02 \x01(\x03R\vbrokerEpoch\"\xc3\x01\n" +
+	"\fProbeRequest\x12\x1b\n" +
+	"\ttarget_id\x18\x01 \x01(\x05R\btargetId\x12%\n" +
+	"\x0etarget_address\x18\x02 \x01(\tR\rtargetAddress\x12!\n" +
+	"\ftarget_epoch\x18\x03 \x01(\x03R\vtargetEpoch\x12!\n" +
+	"\frequester_id\x18\x04 \x01(\x05R\vrequesterId\x12)\n" +
+	"\x10controller_epoch\x18\x05 \x01(\x05R\x0fcontrollerEpoch\"\x8a\x01\n" +
+	"\rProbeResponse\x12\x1b\n" +
+	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12\x1b\n" +
+	"\ttarget_id\x18\x02 \x01(\x05R\btargetId\x12!\n" +
+	"\ftarget_epoch\x18\x03 \x01(\x03R\vtargetEpoch\x12\x1c\n" +
+	"\treachable\x18\x04 \x01(\bR\treachableB&Z$github.com/troupe-mq/troupe/messagesb\x06proto3"
 
 var (
 	file_controller_proto_rawDescOnce sync.Once
@@ -1365,7 +1638,7 @@ func file_controller_proto_rawDescGZIP() []byte {
 	return file_controller_proto_rawDescData
 }
 
-var file_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_controller_proto_goTypes = []any{
 	(*Broker)(nil),                     // 0: troupe.messages.Broker
 	(*PartitionState)(nil),             // 1: troupe.messages.PartitionState
@@ -1374,30 +1647,33 @@ var file_controller_proto_goTypes = []any{
 	(*PartitionError)(nil),             // 4: troupe.messages.PartitionError
 	(*LeaderAndIsrResponse)(nil),       // 5: troupe.messages.LeaderAndIsrResponse
 	(*UpdateMetadataRequest)(nil),      // 6: troupe.messages.UpdateMetadataRequest
-	(*StopReplicaRequest)(nil),         // 7: troupe.messages.StopReplicaRequest
-	(*StopPartition)(nil),              // 8: troupe.messages.StopPartition
-	(*StopReplicaResponse)(nil),        // 9: troupe.messages.StopReplicaResponse
-	(*BrokerState)(nil),                // 10: troupe.messages.BrokerState
-	(*AlterPartitionRequest)(nil),      // 11: troupe.messages.AlterPartitionRequest
-	(*AlterPartitionResponse)(nil),     // 12: troupe.messages.AlterPartitionResponse
-	(*ControlledShutdownRequest)(nil),  // 13: troupe.messages.ControlledShutdownRequest
-	(*ControlledShutdownResponse)(nil), // 14: troupe.messages.ControlledShutdownResponse
-	(*Ping)(nil),                       // 15: troupe.messages.Ping
-	(*Pong)(nil),                       // 16: troupe.messages.Pong
-	nil,                                // 17: troupe.messages.LeaderAndIsrRequest.ConfigsEntry
-	nil,                                // 18: troupe.messages.TopicConfig.EntriesEntry
+	(*UpdateMetadataResponse)(nil),     // 7: troupe.messages.UpdateMetadataResponse
+	(*StopReplicaRequest)(nil),         // 8: troupe.messages.StopReplicaRequest
+	(*StopPartition)(nil),              // 9: troupe.messages.StopPartition
+	(*StopReplicaResponse)(nil),        // 10: troupe.messages.StopReplicaResponse
+	(*BrokerState)(nil),                // 11: troupe.messages.BrokerState
+	(*AlterPartitionRequest)(nil),      // 12: troupe.messages.AlterPartitionRequest
+	(*AlterPartitionResponse)(nil),     // 13: troupe.messages.AlterPartitionResponse
+	(*ControlledShutdownRequest)(nil),  // 14: troupe.messages.ControlledShutdownRequest
+	(*ControlledShutdownResponse)(nil), // 15: troupe.messages.ControlledShutdownResponse
+	(*Ping)(nil),                       // 16: troupe.messages.Ping
+	(*Pong)(nil),                       // 17: troupe.messages.Pong
+	(*ProbeRequest)(nil),               // 18: troupe.messages.ProbeRequest
+	(*ProbeResponse)(nil),              // 19: troupe.messages.ProbeResponse
+	nil,                                // 20: troupe.messages.LeaderAndIsrRequest.ConfigsEntry
+	nil,                                // 21: troupe.messages.TopicConfig.EntriesEntry
 }
 var file_controller_proto_depIdxs = []int32{
 	1,  // 0: troupe.messages.LeaderAndIsrRequest.partitions:type_name -> troupe.messages.PartitionState
 	0,  // 1: troupe.messages.LeaderAndIsrRequest.leaders:type_name -> troupe.messages.Broker
-	17, // 2: troupe.messages.LeaderAndIsrRequest.configs:type_name -> troupe.messages.LeaderAndIsrRequest.ConfigsEntry
-	18, // 3: troupe.messages.TopicConfig.entries:type_name -> troupe.messages.TopicConfig.EntriesEntry
+	20, // 2: troupe.messages.LeaderAndIsrRequest.configs:type_name -> troupe.messages.LeaderAndIsrRequest.ConfigsEntry
+	21, // 3: troupe.messages.TopicConfig.entries:type_name -> troupe.messages.TopicConfig.EntriesEntry
 	4,  // 4: troupe.messages.LeaderAndIsrResponse.partitions:type_name -> troupe.messages.PartitionError
 	0,  // 5: troupe.messages.UpdateMetadataRequest.brokers:type_name -> troupe.messages.Broker
 	1,  // 6: troupe.messages.UpdateMetadataRequest.partitions:type_name -> troupe.messages.PartitionState
-	8,  // 7: troupe.messages.StopReplicaRequest.partitions:type_name -> troupe.messages.StopPartition
+	9,  // 7: troupe.messages.StopReplicaRequest.partitions:type_name -> troupe.messages.StopPartition
 	4,  // 8: troupe.messages.StopReplicaResponse.partitions:type_name -> troupe.messages.PartitionError
-	10, // 9: troupe.messages.AlterPartitionRequest.new_isr_with_epochs:type_name -> troupe.messages.BrokerState
+	11, // 9: troupe.messages.AlterPartitionRequest.new_isr_with_epochs:type_name -> troupe.messages.BrokerState
 	1,  // 10: troupe.messages.AlterPartitionResponse.state:type_name -> troupe.messages.PartitionState
 	4,  // 11: troupe.messages.ControlledShutdownResponse.remaining:type_name -> troupe.messages.PartitionError
 	3,  // 12: troupe.messages.LeaderAndIsrRequest.ConfigsEntry.value:type_name -> troupe.messages.TopicConfig
@@ -1419,7 +1695,7 @@ func file_controller_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_controller_proto_rawDesc), len(file_controller_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

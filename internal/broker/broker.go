@@ -107,6 +107,10 @@ func Start(cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	undo = append(undo, func() { _ = b.lock.Close() })
+	meta, err := loadMetaProperties(cfg.DataDir, cfg.ID)
+	if err != nil {
+		return nil, err
+	}
 
 	if cfg.ZooKeeper == "" {
 		tree, err := cluster.NewLocalTree(filepath.Join(cfg.DataDir, "meta"), log)
@@ -157,9 +161,8 @@ func Start(cfg Config) (_ *Broker, err error) {
 	}
 
 	host, port := b.advertised()
-	info := cluster.BrokerInfo{ID: cfg.ID, Host: host, Port: port, Rack: cfg.Rack, ActorAddress: actorAddress}
-	b.reg, err = b.store.RegisterBroker(info, cluster.RegistrationOptions{ReplaceSameEndpoint: true,
-		StaleWait: cfg.Broker.ZKSessionTimeout + 5*time.Second})
+	info := cluster.BrokerInfo{ID: cfg.ID, Host: host, Port: port, Rack: cfg.Rack, ActorAddress: actorAddress, DirectoryID: meta.directoryID}
+	b.reg, err = b.store.RegisterBroker(info, cluster.RegistrationOptions{StaleWait: cfg.Broker.ZKSessionTimeout + 5*time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("broker: register broker %d: %w", cfg.ID, err)
 	}
@@ -389,7 +392,7 @@ func (b *Broker) followConfigChanges() {
 	last := ""
 	first := true
 	for {
-		names, ch, err := b.store.ConfigChangesW()
+		configs, seen, ch, err := b.store.TopicConfigChangesSince(last)
 		if err != nil {
 			b.log.Warn().Err(err).Msg("reading config changes")
 			select {
@@ -399,24 +402,11 @@ func (b *Broker) followConfigChanges() {
 				return
 			}
 		}
-		for _, n := range names {
-			if n <= last {
-				continue
+		last = seen
+		if !first { // configs that exist at start arrive with LeaderAndIsr
+			for topic, cfg := range configs {
+				b.system.Root.Send(b.rm, &actors.TopicConfigChanged{Topic: topic, Overrides: cfg})
 			}
-			last = n
-			if first {
-				continue // configs that exist at start arrive with LeaderAndIsr
-			}
-			entity, err := b.store.ConfigChange(n)
-			if err != nil || len(entity) < 7 || entity[:7] != "topics/" {
-				continue
-			}
-			topic := entity[7:]
-			cfg, err := b.store.TopicConfig(topic)
-			if err != nil {
-				continue
-			}
-			b.system.Root.Send(b.rm, &actors.TopicConfigChanged{Topic: topic, Overrides: cfg})
 		}
 		first = false
 		select {

@@ -8,13 +8,15 @@ import (
 	"github.com/troupe-mq/troupe/messages"
 )
 
-// controllerContext is the active controller's view of the cluster
-// (Kafka's ControllerContext): live brokers, topics, assignments and every
+// clusterView is the active controller's view of the cluster (Kafka's
+// ControllerContext): live brokers, topics, assignments and every
 // partition's committed state. It is built from ZooKeeper when the
 // controller is elected and then kept current from the controller's own
 // writes (the controller is the only writer of partition states) and from
-// watches. Plain data and pure decisions: no IO, no actors.
-type controllerContext struct {
+// watches. A write whose outcome is unknown makes the partition's view
+// unsure until it is read back: no decision is made from a view that may be
+// older than ZooKeeper's. Plain data and pure decisions: no IO, no actors.
+type clusterView struct {
 	epoch          int32
 	epochZkVersion int32
 	clusterID      string
@@ -49,19 +51,34 @@ type ctrlPartition struct {
 	// inFlight: a write of this partition's state is queued or running;
 	// no new decision is made for it until the write's result is in.
 	inFlight bool
+	// unsure: a write's outcome is unknown (its answer was lost, or it
+	// met another version than expected); the state is being read back.
+	// intended is what that write would have stored.
+	unsure   bool
+	intended *stateChange
 	// dirty: something changed while inFlight; decide again afterwards.
 	dirty bool
 	// uncleanAllowed mirrors the topic's unclean.leader.election.enable.
 	uncleanAllowed bool
 }
 
-func (c *controllerContext) live(id int32) bool {
+func (c *clusterView) live(id int32) bool {
 	_, ok := c.brokers[id]
 	return ok
 }
 
+// bounced reports whether a partition's leader has registered anew since
+// it was elected (its broker restarted): its new process must not lead the
+// old leader epoch, whose history it may not have (a power loss takes the
+// unsynced tail, and appends at the same epoch would then diverge from
+// what followers fetched, undetectably). It is elected again, at a new epoch.
+func (c *clusterView) bounced(st cluster.LeaderAndIsr) bool {
+	b, ok := c.brokers[st.Leader]
+	return ok && st.LeaderBrokerEpoch != 0 && st.LeaderBrokerEpoch != b.Epoch
+}
+
 // eligible: a broker that may lead or stay in an ISR.
-func (c *controllerContext) eligible(id int32) bool { return c.live(id) && !c.shuttingDown[id] }
+func (c *clusterView) eligible(id int32) bool { return c.live(id) && !c.shuttingDown[id] }
 
 // stateChange is a decided write of a partition's state.
 type stateChange struct {
@@ -84,7 +101,7 @@ type stateChange struct {
 //     that is shutting down keeps it;
 //   - leader fine, but ISR has members that are dead or shutting down:
 //     they are removed (epoch bumped, as Kafka does).
-func (c *controllerContext) decide(p *ctrlPartition) (stateChange, bool) {
+func (c *clusterView) decide(p *ctrlPartition) (stateChange, bool) {
 	if !p.hasState {
 		var isr []int32
 		for _, r := range p.replicas {
@@ -101,7 +118,7 @@ func (c *controllerContext) decide(p *ctrlPartition) (stateChange, bool) {
 		return stateChange{tp: p.tp, create: true, state: cluster.LeaderAndIsr{Leader: leader, LeaderEpoch: 0, ISR: isr}, why: "new partition"}, true
 	}
 	st := p.state
-	if st.Leader < 0 || !c.eligible(st.Leader) {
+	if st.Leader < 0 || !c.eligible(st.Leader) || c.bounced(st) {
 		var leader int32 = -1
 		for _, r := range p.replicas {
 			if slices.Contains(st.ISR, r) && c.eligible(r) {
@@ -111,6 +128,9 @@ func (c *controllerContext) decide(p *ctrlPartition) (stateChange, bool) {
 		}
 		var isr []int32
 		why := "leader failed"
+		if c.bounced(st) {
+			why = "leader restarted"
+		}
 		if leader >= 0 {
 			for _, r := range st.ISR {
 				if c.eligible(r) {
@@ -153,7 +173,7 @@ func (c *controllerContext) decide(p *ctrlPartition) (stateChange, bool) {
 // preferredElection returns the change that makes the preferred replica
 // (first in the assignment) leader, if it is eligible, in the ISR and not
 // leading already.
-func (c *controllerContext) preferredElection(p *ctrlPartition) (stateChange, bool) {
+func (c *clusterView) preferredElection(p *ctrlPartition) (stateChange, bool) {
 	if !p.hasState || len(p.replicas) == 0 {
 		return stateChange{}, false
 	}
@@ -168,9 +188,9 @@ func (c *controllerContext) preferredElection(p *ctrlPartition) (stateChange, bo
 
 // partitionState renders a partition for LeaderAndIsr / UpdateMetadata.
 // A leader that is not alive is reported as -1.
-func (c *controllerContext) partitionState(t *ctrlTopic, p *ctrlPartition) *messages.PartitionState {
+func (c *clusterView) partitionState(t *ctrlTopic, p *ctrlPartition) *messages.PartitionState {
 	leader := p.state.Leader
-	if !c.live(leader) {
+	if !c.live(leader) || c.bounced(p.state) {
 		leader = -1
 	}
 	var offline []int32
@@ -193,7 +213,7 @@ func (c *controllerContext) partitionState(t *ctrlTopic, p *ctrlPartition) *mess
 }
 
 // brokerMessages lists the live brokers for UpdateMetadata.
-func (c *controllerContext) brokerMessages() []*messages.Broker {
+func (c *clusterView) brokerMessages() []*messages.Broker {
 	ids := make([]int32, 0, len(c.brokers))
 	for id := range c.brokers {
 		ids = append(ids, id)
@@ -211,7 +231,7 @@ func brokerMessage(b cluster.BrokerInfo) *messages.Broker {
 }
 
 // partition looks a partition up.
-func (c *controllerContext) partition(tp TopicPartition) (*ctrlTopic, *ctrlPartition) {
+func (c *clusterView) partition(tp TopicPartition) (*ctrlTopic, *ctrlPartition) {
 	t := c.topics[tp.Topic]
 	if t == nil {
 		return nil, nil
@@ -226,5 +246,47 @@ func (t *ctrlTopic) sortedPartitions() []*ctrlPartition {
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].tp.Partition < out[j].tp.Partition })
+	return out
+}
+
+// partitionsOn lists the states of every partition with a replica on
+// broker id. A partition with a write in flight is listed in its committed
+// state: skipping it left a broker that joined during an ISR change
+// (AlterPartition) without the partition for good, since that commit is
+// answered to the leader only; a leader change in flight reaches every
+// live replica when it commits, after this (remoting keeps the order). An
+// unsure partition is left out: its state is being read back, and every
+// live replica is told the outcome.
+func (c *clusterView) partitionsOn(id int32) []*messages.PartitionState {
+	var out []*messages.PartitionState
+	for _, name := range sortedKeys(c.topics) {
+		t := c.topics[name]
+		if t.deleting {
+			continue
+		}
+		for _, p := range t.sortedPartitions() {
+			if p.hasState && !p.unsure && slices.Contains(p.replicas, id) {
+				out = append(out, c.partitionState(t, p))
+			}
+		}
+	}
+	return out
+}
+
+// allPartitionStates lists every partition with a state, for a full
+// UpdateMetadata.
+func (c *clusterView) allPartitionStates() []*messages.PartitionState {
+	var out []*messages.PartitionState
+	for _, name := range sortedKeys(c.topics) {
+		t := c.topics[name]
+		if t.deleting {
+			continue
+		}
+		for _, p := range t.sortedPartitions() {
+			if p.hasState {
+				out = append(out, c.partitionState(t, p))
+			}
+		}
+	}
 	return out
 }

@@ -11,7 +11,7 @@ FUZZ_TARGETS := ./storage:FuzzRecover ./storage:FuzzValidateBatch ./gateway:Fuzz
 # Debian packages the tests need: ZooKeeper (with its JRE) for cluster tests, kcat (librdkafka) as a real client.
 TEST_PACKAGES := zookeeper kcat
 
-.PHONY: all build run test test-deps unit fuzz chaos bench proto proto-check lint clean cluster cluster-stop
+.PHONY: all build run test test-deps unit fuzz chaos sim bench proto proto-check lint clean cluster cluster-stop
 
 all: build
 
@@ -30,10 +30,17 @@ cluster: test-deps build
 cluster-stop:
 	$(GO) run ./internal/devcluster down -dir .cluster
 
+# How long make test runs simulator seeds for (make sim runs a number of them).
+SIMTIME ?= 120s
+SEEDS ?= 2000
+
 # test installs what the tests need if missing, then runs every test. Tests start the servers
-# they use (ZooKeeper, brokers) on free loopback ports and stop them when they finish.
+# they use (ZooKeeper, brokers) on free loopback ports and stop them when they finish. The
+# simulator is one goroutine: it runs without the race detector, for as many seeds as fit in
+# SIMTIME.
 test: test-deps build
-	$(GO) test -race -timeout 30m -count=1 ./...
+	$(GO) test -race -timeout 30m -count=1 $$($(GO) list ./... | grep -v '/internal/sim$$')
+	$(GO) test -timeout 30m -count=1 -v -run 'TestSim' ./internal/sim -simtime=$(SIMTIME)
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
@@ -61,6 +68,12 @@ fuzz:
 CHAOS_COUNT ?= 10
 chaos: test-deps build
 	TROUPE_HARNESS_RACE=1 $(GO) test -count=$(CHAOS_COUNT) -timeout 6h -run 'TestCluster' ./internal/e2e/
+
+# sim runs SEEDS consecutive seeds of the cluster simulator (from FIRST) and reports seeds/s;
+# a failing seed prints its replay command.
+FIRST ?= 1
+sim:
+	$(GO) test -timeout 0 -count=1 -v -run 'TestSimSeeds' ./internal/sim -seeds=$(SEEDS) -first=$(FIRST)
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=$${COUNT:-5} ./...

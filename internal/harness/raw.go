@@ -290,3 +290,26 @@ func (c *RawConn) Pipeline(reqs ...kmsg.Request) ([]kmsg.Response, error) {
 	wg.Wait()
 	return resps, errors.Join(werr, rerr)
 }
+
+// BatchValues returns the record values of one uncompressed v2 batch, in
+// offset order (nil for a batch that does not parse).
+func BatchValues(batch []byte) [][]byte {
+	var rb kmsg.RecordBatch
+	if err := rb.ReadFrom(batch); err != nil || rb.Attributes&0x07 != 0 {
+		return nil
+	}
+	out := make([][]byte, 0, rb.NumRecords)
+	for src := rb.Records; len(src) > 0 && len(out) < int(rb.NumRecords); {
+		n, w := binary.Varint(src)
+		if w <= 0 || n < 0 || int(n) > len(src)-w {
+			return out
+		}
+		var r kmsg.Record
+		if err := r.ReadFrom(src[:w+int(n)]); err != nil {
+			return out
+		}
+		out = append(out, r.Value)
+		src = src[w+int(n):]
+	}
+	return out
+}

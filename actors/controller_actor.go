@@ -91,10 +91,17 @@ func (a *controllerActor) carryOut(ctx actor.Context, effects []effect) {
 }
 
 // brokerActor is the PID of a named actor on the broker whose remoting
-// address is addr ("" in embedded mode: this actor system).
+// address is addr.
 func brokerActor(ctx actor.Context, addr, name string) *actor.PID {
+	return BrokerActor(ctx.ActorSystem(), addr, name)
+}
+
+// BrokerActor is the PID of the actor named name (ReplicaManagerName,
+// ControllerName) on the broker whose remoting address is addr: "" in
+// embedded mode, where every actor is in this actor system.
+func BrokerActor(system *actor.ActorSystem, addr, name string) *actor.PID {
 	if addr == "" {
-		addr = ctx.ActorSystem().Address()
+		addr = system.Address()
 	}
 	return actor.NewPID(addr, name)
 }

@@ -42,6 +42,12 @@ func (m *Metadata) Partition(topic string, partition int32) (*messages.Partition
 	return t.Partitions[partition], true
 }
 
+// Controller returns the broker of the controller the metadata names.
+func (m *Metadata) Controller() (*messages.Broker, bool) {
+	b, ok := m.Brokers[m.ControllerID]
+	return b, ok
+}
+
 // TopicByID finds a topic by its ID.
 func (m *Metadata) TopicByID(id [16]byte) (*TopicMetadata, bool) {
 	for _, t := range m.Topics {

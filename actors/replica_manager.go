@@ -539,7 +539,7 @@ func (h *replicaHost) updateMetadata(req *messages.UpdateMetadataRequest, from a
 
 // controllerKey names the controller the metadata points at ("" none).
 func (h *replicaHost) controllerKey() string {
-	b, ok := h.md.Brokers[h.md.ControllerID]
+	b, ok := h.md.Controller()
 	if !ok {
 		return ""
 	}
@@ -549,7 +549,7 @@ func (h *replicaHost) controllerKey() string {
 // sendAlter forwards an ISR proposal to the controller the metadata names;
 // without one it waits for the next UpdateMetadata.
 func (h *replicaHost) sendAlter(req *messages.AlterPartitionRequest) {
-	b, ok := h.md.Brokers[h.md.ControllerID]
+	b, ok := h.md.Controller()
 	if !ok {
 		return
 	}

@@ -194,11 +194,7 @@ func (m *replicaManager) carryOut(ctx actor.Context, effects []effect) {
 		case publish:
 			m.pub.publishMetadata(e.md)
 		case toController:
-			addr := e.to.ActorAddress
-			if addr == "" {
-				addr = ctx.ActorSystem().Address()
-			}
-			ctx.Request(actor.NewPID(addr, ControllerName), e.msg)
+			ctx.Request(brokerActor(ctx, e.to.ActorAddress, ControllerName), e.msg)
 		case reply:
 			if to, ok := e.to.(*actor.PID); ok && to != nil {
 				ctx.Send(to, e.msg)

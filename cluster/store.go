@@ -32,11 +32,8 @@ const (
 	ClusterIDPath                = "/cluster/id"
 )
 
-// Name prefixes of sequential notification znodes.
-const (
-	ConfigChangePrefix = "config_change_"
-	IsrChangePrefix    = "isr_change_"
-)
+// ConfigChangePrefix names the sequential config change notifications.
+const ConfigChangePrefix = "config_change_"
 
 // BrokerPath is /brokers/ids/<id>.
 func BrokerPath(id int32) string { return BrokerIDsPath + "/" + strconv.Itoa(int(id)) }
@@ -72,14 +69,6 @@ var layoutPaths = []string{
 	IsrChangeNotificationPath,
 	ProducerIDBlockPath,
 }
-
-// TopicPartition names one partition.
-type TopicPartition struct {
-	Topic     string `json:"topic"`
-	Partition int32  `json:"partition"`
-}
-
-func (tp TopicPartition) String() string { return tp.Topic + "-" + strconv.Itoa(int(tp.Partition)) }
 
 // Store reads and writes Kafka's ZooKeeper layout through a Conn, with typed
 // values and Kafka's JSON. It holds no state of its own beyond the Conn, so

@@ -278,9 +278,14 @@ func TestDeleteTopics(t *testing.T) {
 		if off := mustProduce(t, c, "doomed", 0, fmt.Sprintf("round-%d", round)); off != 0 {
 			t.Fatalf("round %d: a recreated topic starts at offset %d", round, off)
 		}
-		if dirs := partitionDirs(t, b.dataDir, "doomed"); len(dirs) != 2 {
-			t.Fatalf("round %d: partition dirs %v", round, dirs)
-		}
+		// Partition 0 took a record; partition 1's actor opens its log on
+		// its own time (each partition is created by its own message).
+		eventually(t, 10*time.Second, func() error {
+			if dirs := partitionDirs(t, b.dataDir, "doomed"); len(dirs) != 2 {
+				return errorf("round %d: partition dirs %v", round, dirs)
+			}
+			return nil
+		})
 		req := kmsg.NewPtrDeleteTopicsRequest()
 		req.SetVersion(int16(round % 7))
 		req.TimeoutMillis = 10000

@@ -56,7 +56,7 @@ from --config FILE (server.properties format) and --override key=value.`,
 	fl.StringVar(&f.dataDir, "data-dir", "./data", "directory for partition logs and embedded metadata")
 	fl.StringVar(&f.zookeeper, "zookeeper", "", "ZooKeeper connect string host:port[,host:port…][/chroot]; empty: embedded mode")
 	fl.StringVar(&f.rack, "rack", "", "broker.rack, for rack-aware replica placement")
-	fl.StringVar(&f.remote, "remote", "", "actor remoting listen address host:port (cluster mode; default: listener host, port+1000)")
+	fl.StringVar(&f.remote, "remote", "", "actor remoting listen address host:port (cluster mode; default: the listener's host and a free port)")
 	fl.StringVar(&f.configFile, "config", "", "broker config file (Kafka server.properties format)")
 	fl.StringArrayVar(&f.overrides, "override", nil, "broker setting key=value (repeatable; wins over --config)")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests before closing connections")

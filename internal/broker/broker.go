@@ -175,37 +175,50 @@ func Start(cfg Config) (_ *Broker, err error) {
 		return nil, fmt.Errorf("broker: spawn controller: %w", err)
 	}
 	go b.followConfigChanges()
-	go func() { b.served <- b.gw.Serve() }()
-	b.awaitMetadata(readyWait)
+	readyNow := make(chan struct{})
+	go b.serveWhenReady(readyNow)
+	select {
+	case <-readyNow:
+	case <-time.After(readyWait):
+		b.log.Warn().Dur("waited", readyWait).Msg("no current metadata from a controller yet; clients are served once it comes")
+	}
 	log.Info().Str("listen", b.gw.Addr().String()).Str("data_dir", cfg.DataDir).Bool("embedded", cfg.ZooKeeper == "").
 		Msg("broker started")
 	return b, nil
 }
 
-// readyWait bounds how long Start waits for the controller to publish
-// this broker in its metadata.
+// readyWait bounds how long Start waits for the broker to be ready.
 const readyWait = 15 * time.Second
 
-// awaitMetadata waits until the broker's metadata cache lists the broker
-// itself, so that a client connecting right after Start sees a complete
-// cluster rather than an empty one. The gateway already serves (a client
-// that comes earlier is told there are no brokers yet and retries); on
-// timeout Start returns anyway and says so.
-func (b *Broker) awaitMetadata(timeout time.Duration) {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		md := b.replicas.Metadata()
-		if _, ok := md.Brokers[b.cfg.ID]; ok && md.ControllerID >= 0 {
-			return
-		}
+// ready reports whether the broker may answer clients: it is registered,
+// and its metadata, from a controller, lists it at its current broker
+// epoch. Until then it knows neither the cluster nor its own partitions'
+// leaders, and would answer Metadata with partitions that have none
+// (KRaft brokers wait for the metadata to catch up the same way).
+func (b *Broker) ready() bool {
+	md := b.replicas.Metadata()
+	me, ok := md.Brokers[b.cfg.ID]
+	return ok && md.ControllerID >= 0 && b.reg != nil && me.Epoch == b.reg.BrokerEpoch()
+}
+
+// serveWhenReady starts accepting clients once the broker is ready (closing
+// ready then). The listener is bound from the start (its address is in the
+// registration), so a client that connects early waits in the backlog
+// rather than being answered wrongly.
+func (b *Broker) serveWhenReady(ready chan<- struct{}) {
+	tick := time.NewTicker(100 * time.Millisecond) // a re-registration changes the epoch, not the metadata
+	defer tick.Stop()
+	for !b.ready() {
 		select {
-		case <-md.Changed():
-		case <-deadline.C:
-			b.log.Warn().Dur("waited", timeout).Msg("no metadata from a controller yet; serving anyway")
+		case <-b.replicas.Metadata().Changed():
+		case <-tick.C:
+		case <-b.stopCfg:
+			b.served <- nil
 			return
 		}
 	}
+	close(ready)
+	b.served <- b.gw.Serve()
 }
 
 func (b *Broker) advertised() (string, int32) {
@@ -300,14 +313,9 @@ func (b *Broker) controlledShutdown(ctx context.Context) {
 				return
 			}
 		}
-		md := b.replicas.Metadata()
-		ctrl, ok := md.Brokers[md.ControllerID]
+		ctrl, ok := b.replicas.Metadata().Controller()
 		if !ok {
 			continue
-		}
-		addr := ctrl.ActorAddress
-		if addr == "" {
-			addr = b.system.Address()
 		}
 		req := &messages.ControlledShutdownRequest{BrokerId: b.cfg.ID, BrokerEpoch: b.brokerEpoch()}
 		// Moving many leaderships takes a while, but a dead controller must
@@ -319,7 +327,7 @@ func (b *Broker) controlledShutdown(ctx context.Context) {
 		if wait <= 0 {
 			return
 		}
-		res, err := b.system.Root.RequestFuture(actor.NewPID(addr, actors.ControllerName), req, wait).Result()
+		res, err := b.system.Root.RequestFuture(actors.BrokerActor(b.system, ctrl.ActorAddress, actors.ControllerName), req, wait).Result()
 		if err != nil {
 			b.log.Warn().Err(err).Int("try", try).Msg("controlled shutdown: no answer from the controller")
 			continue

@@ -170,6 +170,9 @@ func (c *controller) pong(m *messages.Pong) {
 	c.watchBroker(b)
 	c.sendUpdateMetadata(nil, nil, true)
 	c.sendLeaderAndIsr(m.BrokerId, c.view.partitionsOn(m.BrokerId))
+	// Followers were told these partitions had no leader while it was
+	// held for dead: tell them it leads (if no election moved them since).
+	c.broadcastLedBy(m.BrokerId)
 	c.markDirty(func(p *ctrlPartition) bool { return slices.Contains(p.replicas, m.BrokerId) })
 	c.reconcileAll()
 }
@@ -250,5 +253,26 @@ func (c *controller) retryWatch(kind string, err error) {
 	c.log.Warn().Err(err).Str("watch", kind).Msg("controller watch read failed; retrying")
 	if _, ok := c.watchRetryAt[kind]; !ok {
 		c.watchRetryAt[kind] = c.ticks + c.ticksFor(500*time.Millisecond)
+	}
+}
+
+// broadcastLedBy sends the partitions broker id leads to their other live
+// replicas.
+func (c *controller) broadcastLedBy(id int32) {
+	for _, name := range sortedKeys(c.view.topics) {
+		t := c.view.topics[name]
+		if t.deleting {
+			continue
+		}
+		for _, p := range t.sortedPartitions() {
+			if p.hasState && !p.unsure && p.state.Leader == id {
+				ps := c.view.partitionState(t, p)
+				for _, r := range p.replicas {
+					if r != id && c.view.live(r) {
+						c.sendLeaderAndIsr(r, []*messages.PartitionState{ps})
+					}
+				}
+			}
+		}
 	}
 }

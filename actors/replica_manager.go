@@ -405,11 +405,18 @@ func (h *replicaHost) leaderAndIsr(req *messages.LeaderAndIsrRequest) *messages.
 }
 
 // newer reports whether a is a later LeaderAndIsr than b for a partition.
+// The same state with another leader is later too: the controller shows a
+// leader it holds for dead (or restarted) as -1, and shows it again once
+// the broker is back, without a new epoch (messages from the controller
+// arrive in order, so the later one is the current view).
 func newer(a, b *messages.PartitionState) bool {
 	if a.LeaderEpoch != b.LeaderEpoch {
 		return a.LeaderEpoch > b.LeaderEpoch
 	}
-	return a.PartitionEpoch > b.PartitionEpoch
+	if a.PartitionEpoch != b.PartitionEpoch {
+		return a.PartitionEpoch > b.PartitionEpoch
+	}
+	return a.Leader != b.Leader
 }
 
 func (h *replicaHost) topicConfig(topic string) config.Topic {

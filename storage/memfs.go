@@ -35,6 +35,10 @@ type memNode struct {
 	mu     sync.RWMutex
 	data   []byte // current contents
 	synced []byte // contents as of the last Sync (nil: never synced)
+	// dirtyFrom is the lowest offset written or truncated to since the
+	// last Sync: synced[:dirtyFrom] equals data[:dirtyFrom], so a Sync
+	// copies only the rest (a log grows at its end).
+	dirtyFrom int64
 }
 
 // NewMemFS returns an empty in-memory filesystem with a root directory "/".
@@ -74,7 +78,7 @@ func (m *MemFS) CrashCloneWith(keep func(path string, synced, current []byte) []
 		}
 		data = append([]byte(nil), data...)
 		n.mu.RUnlock()
-		nn := &memNode{data: data, synced: append([]byte(nil), data...)}
+		nn := &memNode{data: data, synced: append([]byte(nil), data...), dirtyFrom: int64(len(data))}
 		c.mu.files[p] = nn
 		c.mu.durable[p] = nn
 	}
@@ -101,7 +105,7 @@ func (m *MemFS) Create(name string) (File, error) {
 	n, ok := m.mu.files[p]
 	if ok {
 		n.mu.Lock()
-		n.data = nil
+		n.data, n.dirtyFrom = nil, 0
 		n.mu.Unlock()
 	} else {
 		n = &memNode{}
@@ -331,6 +335,7 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	end := off + int64(len(p))
 	f.node.grow(end)
 	copy(f.node.data[off:], p)
+	f.node.dirtyFrom = min(f.node.dirtyFrom, off)
 	return len(p), nil
 }
 
@@ -370,7 +375,10 @@ func (f *memFile) Sync() error {
 	}
 	f.node.mu.Lock()
 	defer f.node.mu.Unlock()
-	f.node.synced = append(f.node.synced[:0:0], f.node.data...)
+	n := f.node
+	from := min(n.dirtyFrom, int64(len(n.synced)), int64(len(n.data)))
+	n.synced = append(n.synced[:from], n.data[from:]...)
+	n.dirtyFrom = int64(len(n.data))
 	return nil
 }
 
@@ -388,6 +396,7 @@ func (f *memFile) Truncate(size int64) error {
 	} else {
 		f.node.grow(size)
 	}
+	f.node.dirtyFrom = min(f.node.dirtyFrom, size)
 	return nil
 }
 

@@ -326,7 +326,7 @@ func (b *simBroker) deliver(to, msg any, from actors.Addr) {
 		}
 		return
 	}
-	b.w.tracef("%s <- %s %s", addr, from, describe(msg))
+	b.w.tracef("%s <- %s %s", addr, from, lazy(describe, msg))
 	b.node.Deliver(addr, msg, from)
 	switch addr.Kind {
 	case actors.AddrPartition:

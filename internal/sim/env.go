@@ -55,7 +55,7 @@ func (b *simBroker) runZK() {
 		}
 		b.deliverFn(func() {
 			res, watches := job.Run(b.zs.store)
-			w.tracef("b%d zk %s -> %s", b.id, job, describe(res))
+			w.tracef("b%d zk %s -> %s", b.id, job, lazy(describe, res))
 			for _, wa := range watches {
 				fired := wa.Fired
 				w.zk.arm(wa.Ch, func() {

@@ -129,7 +129,7 @@ func (n *network) send(from, to actors.Addr, msg any) {
 	if from.Broker != to.Broker {
 		k = connKey{from: actors.Addr{Broker: from.Broker}, to: actors.Addr{Broker: to.Broker}, kind: "remoting"}
 		if !n.reachable(from.Broker, to.Broker) || !dst.alive() {
-			w.tracef("net: lost %s -> %s %s", from, to, describe(msg))
+			w.tracef("net: lost %s -> %s %s", from, to, lazy(describe, msg))
 			return
 		}
 	}
@@ -137,7 +137,7 @@ func (n *network) send(from, to actors.Addr, msg any) {
 	at := n.deliverAt(k, n.delay(from.Broker, to.Broker))
 	w.after(at-w.now, "deliver", func() {
 		if dst.inc != inc || !dst.alive() || (from.Broker != to.Broker && !n.reachable(from.Broker, to.Broker)) {
-			w.tracef("net: lost %s -> %s %s", from, to, describe(msg))
+			w.tracef("net: lost %s -> %s %s", from, to, lazy(describe, msg))
 			return
 		}
 		dst.deliver(to, msg, from)

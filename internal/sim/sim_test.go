@@ -19,12 +19,13 @@ var (
 
 // regressions are seeds that found bugs: each must keep passing.
 var regressions = []uint64{
-	1,   // a controller that re-checked /controller and resigned never competed again: no controller
-	4,   // a fetcher dropped a partition whose LeaderAndIsr it overtook: the follower never rejoined the ISR
-	19,  // a partition read back after an unknown write outcome was never sent to a broker that joined meanwhile
-	39,  // LeaderAndIsr and UpdateMetadata lost on a cut link were never sent again
-	156, // (simulator) a frozen broker's registration retry was dropped
-	271, // a restarted leader kept its leader epoch and appended a history that diverged from its followers'
+	1,    // a controller that re-checked /controller and resigned never competed again: no controller
+	4,    // a fetcher dropped a partition whose LeaderAndIsr it overtook: the follower never rejoined the ISR
+	19,   // a partition read back after an unknown write outcome was never sent to a broker that joined meanwhile
+	39,   // LeaderAndIsr and UpdateMetadata lost on a cut link were never sent again
+	156,  // (simulator) a frozen broker's registration retry was dropped
+	271,  // a restarted leader kept its leader epoch and appended a history that diverged from its followers'
+	1194, // a follower told "no leader" by one controller ignored the next, which named the leader at the same epoch
 }
 
 // TestSimRegressions replays the seeds that once found bugs.

@@ -155,6 +155,17 @@ func (w *World) tracef(format string, args ...any) {
 	w.trace = append(w.trace, fmt.Sprintf("%9.3fs %s", w.now.Seconds(), fmt.Sprintf(format, args...)))
 }
 
+// lazy defers a description to when the trace is written: most runs keep
+// none, and describing every message cost a sixth of a run.
+type lazyString struct {
+	f func(any) string
+	v any
+}
+
+func (l lazyString) String() string { return l.f(l.v) }
+
+func lazy(f func(any) string, v any) fmt.Stringer { return lazyString{f, v} }
+
 // fail records a violation (the first one wins).
 func (w *World) fail(format string, args ...any) {
 	if w.failure == nil {

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,8 @@ type Node struct {
 	ctrl       *controller
 	md         *Metadata
 	registered int64
+	// suspected is what observeSuspects last saw.
+	suspected map[int32]int64
 }
 
 // NodeConfig configures a Node.
@@ -48,6 +51,18 @@ type NodeConfig struct {
 	// Clock is what storage reads for segment times (the simulated clock).
 	Clock func() time.Time
 	Log   zerolog.Logger
+	// Observer, if set, is told the controller's liveness decisions, for
+	// the simulator's checks.
+	Observer NodeObserver
+}
+
+// NodeObserver is told what a node's controller decides about liveness.
+type NodeObserver interface {
+	// Suspected: the active controller now treats broker id as failed
+	// (before its registration went).
+	Suspected(id int32)
+	// Deposing: the standby controller removes /controller of broker id.
+	Deposing(id int32)
 }
 
 type nodeReplica struct {
@@ -389,9 +404,13 @@ func (n *Node) fetcherEffects(key string, effects []effect) {
 
 func (n *Node) controllerEffects(effects []effect) {
 	self := n.addr(AddrController)
+	n.observeSuspects()
 	for _, e := range effects {
 		switch e := e.(type) {
 		case zkCall:
+			if d, ok := e.job.(*deposeJob); ok && n.cfg.Observer != nil {
+				n.cfg.Observer.Deposing(d.holder)
+			}
 			n.env.ZK(self, ZKJob{job: e.job})
 		case toBroker:
 			n.env.Send(self, Addr{Broker: e.to.ID, Kind: AddrHost}, e.msg)
@@ -405,6 +424,24 @@ func (n *Node) controllerEffects(effects []effect) {
 			panic(fmt.Sprintf("actors: unknown controller effect %T", e))
 		}
 	}
+}
+
+// observeSuspects tells the observer of brokers the controller newly holds
+// for failed.
+func (n *Node) observeSuspects() {
+	if n.cfg.Observer == nil {
+		return
+	}
+	var now map[int32]int64
+	if n.ctrl.role == roleActive && n.ctrl.view != nil {
+		now = n.ctrl.view.suspects
+	}
+	for _, id := range sortedKeys(now) {
+		if _, ok := n.suspected[id]; !ok {
+			n.cfg.Observer.Suspected(id)
+		}
+	}
+	n.suspected = maps.Clone(now)
 }
 
 // --- what the simulator reads ------------------------------------------------------

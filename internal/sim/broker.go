@@ -48,6 +48,10 @@ type simBroker struct {
 	// dirID identifies the data directory (meta.properties): a
 	// registration carrying it was left by a previous process on this disk.
 	dirID string
+	// backAt is when the broker last came back from a crash, a stop or a
+	// freeze (wasDown: it ever was down).
+	backAt  time.Duration
+	wasDown bool
 
 	zkJobs []actors.ZKJob
 	zkBusy bool
@@ -119,8 +123,9 @@ func (b *simBroker) start() {
 	b.conns = map[string]*fetchConn{}
 	b.pending = map[actors.TopicPartition][]*pendingReply{}
 	b.zs = w.zk.newSession(b)
+	b.backAt = w.now
 	b.node = actors.NewNode(actors.NodeConfig{ID: b.id, DataDir: dataDir, FS: b.fs, Broker: w.brokerCfg, TickEvery: tickEvery,
-		Clock: w.Now, Log: w.logger(b.id)}, &nodeEnv{b: b, inc: b.inc})
+		Clock: w.Now, Log: w.logger(b.id), Observer: observer{b}}, &nodeEnv{b: b, inc: b.inc})
 	w.tracef("b%d start (incarnation %d, session 0x%x)", b.id, b.inc, b.zs.sess.SessionID())
 	inc := b.inc
 	b.register()
@@ -191,6 +196,7 @@ func (b *simBroker) crash(powerLoss bool) {
 		return
 	}
 	w.tracef("b%d crash (power loss: %v)", b.id, powerLoss)
+	b.wasDown = true
 	b.node = nil
 	b.inc++
 	b.zs.kill()
@@ -213,7 +219,7 @@ func (b *simBroker) pause() {
 		return
 	}
 	b.w.tracef("b%d pause", b.id)
-	b.paused = true
+	b.paused, b.wasDown = true, true
 	b.zs.setSilent(true)
 	for _, o := range b.w.brokers {
 		o.peerHung(b.id)
@@ -225,7 +231,7 @@ func (b *simBroker) resume() {
 		return
 	}
 	b.w.tracef("b%d resume", b.id)
-	b.paused = false
+	b.paused, b.backAt = false, b.w.now
 	b.setZKReachable()
 	held := b.held
 	b.held = nil
@@ -280,6 +286,7 @@ func (b *simBroker) shutdown(then func()) {
 			return
 		}
 		w.tracef("b%d stops", b.id)
+		b.wasDown = true
 		b.node.Stop()
 		_ = b.zs.sess.Close()
 		b.zs.dead, b.zs.closed = true, true
@@ -482,4 +489,23 @@ func (b *simBroker) checkLinksLater() {
 			}
 		}
 	})
+}
+
+// observer checks the liveness decisions of the broker's controller.
+type observer struct{ b *simBroker }
+
+func (o observer) Suspected(id int32) {
+	w := o.b.w
+	w.tracef("b%d controller holds b%d for failed", o.b.id, id)
+	if !w.net.confirmed(o.b.id, id) {
+		w.fail("controller b%d held b%d for failed on its own link's word (no other broker had trouble reaching it)", o.b.id, id)
+	}
+}
+
+func (o observer) Deposing(id int32) {
+	w := o.b.w
+	w.tracef("b%d deposes controller b%d", o.b.id, id)
+	if !w.net.confirmed(o.b.id, id) {
+		w.fail("b%d deposed controller b%d on its own link's word (no other broker had trouble reaching it)", o.b.id, id)
+	}
 }

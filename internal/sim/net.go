@@ -45,6 +45,8 @@ type network struct {
 	// slow adds delay to every message between brokers (a congested
 	// network); 0 normally.
 	slow time.Duration
+	// healedAt is when a cut link was restored, by directed pair.
+	healedAt map[[2]int32]time.Duration
 }
 
 // connKey names a FIFO connection: the two actors, or for remoting
@@ -55,7 +57,7 @@ type connKey struct {
 }
 
 func newNetwork(w *World) *network {
-	return &network{w: w, cut: map[[2]int32]bool{}, last: map[connKey]time.Duration{}}
+	return &network{w: w, cut: map[[2]int32]bool{}, last: map[connKey]time.Duration{}, healedAt: map[[2]int32]time.Duration{}}
 }
 
 // reachable: a message can go from broker a to broker b now.
@@ -74,6 +76,7 @@ func (n *network) setCut(a, b int32, cut bool) {
 	n.cut[[2]int32{a, b}] = cut
 	if !cut {
 		delete(n.cut, [2]int32{a, b})
+		n.healedAt[[2]int32{a, b}] = n.w.now
 	}
 	n.cutGen++
 	if cut {
@@ -142,4 +145,43 @@ func (n *network) send(from, to actors.Addr, msg any) {
 		}
 		dst.deliver(to, msg, from)
 	})
+}
+
+// badWindow is how far back a link's trouble may explain a liveness
+// decision: a watch set while its peer was unreachable gives up after
+// connectGiveUp, and a second opinion takes up to 5 s more.
+const badWindow = connectGiveUp + 10*time.Second
+
+// troubled reports whether broker a may have been unable to reach broker
+// b within badWindow: a link between them cut, or b down or frozen.
+func (n *network) troubled(a, b int32) bool {
+	w := n.w
+	recent := func(at time.Duration, ok bool) bool { return ok && w.now-at <= badWindow }
+	if n.cut[[2]int32{a, b}] || n.cut[[2]int32{b, a}] {
+		return true
+	}
+	if at, ok := n.healedAt[[2]int32{a, b}]; recent(at, ok) {
+		return true
+	}
+	if at, ok := n.healedAt[[2]int32{b, a}]; recent(at, ok) {
+		return true
+	}
+	t := w.broker(b)
+	return !t.up() || recent(t.backAt, t.wasDown)
+}
+
+// confirmed reports whether the decision of broker judge that broker
+// target is unreachable had a second opinion behind it: judge and some
+// other broker had trouble reaching it (bug 4 of issue 7: one bad link
+// must never evict a broker or depose a controller).
+func (n *network) confirmed(judge, target int32) bool {
+	if !n.troubled(judge, target) {
+		return false
+	}
+	for _, o := range n.w.brokers {
+		if o.id != judge && o.id != target && n.troubled(o.id, target) {
+			return true
+		}
+	}
+	return false
 }

@@ -110,8 +110,8 @@ func (c *controller) leaderAndIsrAnswered(m *messages.LeaderAndIsrResponse) {
 // updateMetadataAnswered records how far a broker's metadata is current.
 func (c *controller) updateMetadataAnswered(m *messages.UpdateMetadataResponse) {
 	ch := c.channels[m.BrokerId]
-	if ch == nil || m.ControllerEpoch != c.view.epoch {
-		return
+	if ch == nil || m.ControllerEpoch != c.view.epoch || m.BrokerEpoch != ch.epoch {
+		return // an answer about another count
 	}
 	ch.mdAcked = max(ch.mdAcked, m.Version)
 }
@@ -159,7 +159,7 @@ func (c *controller) sendUpdateMetadata(parts []*messages.PartitionState, delete
 		// A copy per broker, its version set; the parts are shared, read only.
 		c.emit(toBroker{to: b, msg: &messages.UpdateMetadataRequest{ControllerId: req.ControllerId, ControllerEpoch: req.ControllerEpoch,
 			Full: req.Full, Brokers: req.Brokers, Partitions: req.Partitions, DeletedTopics: req.DeletedTopics, ClusterId: req.ClusterId,
-			Version: ch.mdSent}})
+			Version: ch.mdSent, BrokerEpoch: ch.epoch}})
 	}
 }
 
@@ -168,7 +168,7 @@ func (c *controller) sendUpdateMetadataTo(b cluster.BrokerInfo) {
 	req := c.updateMetadata(nil, nil, true)
 	ch := c.channel(b)
 	ch.mdSent++
-	ch.mdSentAt, req.Version = c.ticks, ch.mdSent
+	ch.mdSentAt, req.Version, req.BrokerEpoch = c.ticks, ch.mdSent, ch.epoch
 	c.emit(toBroker{to: b, msg: req})
 }
 

@@ -172,7 +172,8 @@ func (h *controllerHarness) run(d *datadriven.TestData) {
 				}
 				h.step(resp, nil)
 			case *messages.UpdateMetadataRequest:
-				h.step(&messages.UpdateMetadataResponse{BrokerId: id, ControllerEpoch: m.ControllerEpoch, Version: m.Version}, nil)
+				h.step(&messages.UpdateMetadataResponse{BrokerId: id, ControllerEpoch: m.ControllerEpoch, Version: m.Version,
+					BrokerEpoch: m.BrokerEpoch}, nil)
 			}
 		}
 	case "tick":

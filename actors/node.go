@@ -539,6 +539,21 @@ func (n *Node) Debug() string {
 			fmt.Fprintf(&b, " [%s e%d phase %d off %d busy %v]", tp, st.leaderEpoch, st.phase, st.offset, st.busy)
 		}
 	}
+	if n.ctrl.channels != nil {
+		for _, id := range sortedKeys(n.ctrl.channels) {
+			ch := n.ctrl.channels[id]
+			fmt.Fprintf(&b, "\n  channel to %d (epoch %d): %d states pending since %d, metadata sent v%d at %d acked v%d (tick %d)",
+				id, ch.epoch, len(ch.pending), ch.sentAt, ch.mdSent, ch.mdSentAt, ch.mdAcked, n.ctrl.ticks)
+		}
+	}
+	fmt.Fprintf(&b, "\n  metadata c%d v%d controller %d brokers %v:", n.host.mdEpoch, n.host.mdVersion, n.md.ControllerID, sortedKeys(n.md.Brokers))
+	for _, name := range sortedKeys(n.md.Topics) {
+		for _, p := range n.md.Topics[name].Partitions {
+			if p != nil {
+				fmt.Fprintf(&b, " %s-%d:L%d/e%d", name, p.Partition, p.Leader, p.LeaderEpoch)
+			}
+		}
+	}
 	for _, tp := range sortedTPs(n.host.alters) {
 		a := n.host.alters[tp]
 		fmt.Fprintf(&b, "\n  alter pending %s e%d v%d %v (sent to %s)", tp, a.LeaderEpoch, a.PartitionEpoch, a.NewIsr(), n.host.alterTo)

@@ -53,9 +53,11 @@ type replicaHost struct {
 	// older epochs are refused.
 	controllerEpoch int32
 	md              *Metadata
-	// mdEpoch and mdVersion are the controller epoch and update version
-	// the metadata cache is at (UpdateMetadataRequest explains versions).
+	// mdEpoch, mdCount and mdVersion are the controller epoch, the count
+	// and the update version the metadata cache is at
+	// (UpdateMetadataRequest explains versions).
 	mdEpoch     int32
+	mdCount     int64
 	mdVersion   int64
 	brokerEpoch int64
 	ticks       int64
@@ -518,7 +520,7 @@ func (h *replicaHost) refollowAll(key string, fe *fetcherEntry) {
 func (h *replicaHost) updateMetadata(req *messages.UpdateMetadataRequest, from any) {
 	resp := &messages.UpdateMetadataResponse{BrokerId: h.cfg.brokerID}
 	defer func() {
-		resp.ControllerEpoch, resp.Version = h.mdEpoch, h.mdVersion
+		resp.ControllerEpoch, resp.BrokerEpoch, resp.Version = h.mdEpoch, h.mdCount, h.mdVersion
 		h.emit(reply{to: from, msg: resp})
 	}()
 	if !h.checkControllerEpoch(req.ControllerEpoch) {
@@ -528,10 +530,10 @@ func (h *replicaHost) updateMetadata(req *messages.UpdateMetadataRequest, from a
 	// An incremental update applies only right after the one before it; a
 	// gap means one was lost, and the answer (the last version applied)
 	// makes the controller send the whole picture.
-	if !req.Full && (req.ControllerEpoch != h.mdEpoch || req.Version != h.mdVersion+1) {
+	if !req.Full && (req.ControllerEpoch != h.mdEpoch || req.BrokerEpoch != h.mdCount || req.Version != h.mdVersion+1) {
 		return
 	}
-	h.mdEpoch, h.mdVersion = req.ControllerEpoch, req.Version
+	h.mdEpoch, h.mdCount, h.mdVersion = req.ControllerEpoch, req.BrokerEpoch, req.Version
 	h.md = h.md.apply(req)
 	h.emit(publish{md: h.md})
 	h.watchPeers()

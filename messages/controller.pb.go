@@ -549,8 +549,11 @@ type UpdateMetadataRequest struct {
 	DeletedTopics   []string               `protobuf:"bytes,6,rep,name=deleted_topics,json=deletedTopics,proto3" json:"deleted_topics,omitempty"`
 	ClusterId       string                 `protobuf:"bytes,7,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	Version         int64                  `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// broker_epoch is the incarnation of the receiving broker the versions
+	// are counted for: a broker that registers anew starts a new count.
+	BrokerEpoch   int64 `protobuf:"varint,9,opt,name=broker_epoch,json=brokerEpoch,proto3" json:"broker_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateMetadataRequest) Reset() {
@@ -639,6 +642,13 @@ func (x *UpdateMetadataRequest) GetVersion() int64 {
 	return 0
 }
 
+func (x *UpdateMetadataRequest) GetBrokerEpoch() int64 {
+	if x != nil {
+		return x.BrokerEpoch
+	}
+	return 0
+}
+
 // UpdateMetadataResponse answers an UpdateMetadataRequest with the last
 // version the broker applied of the controller epoch it follows.
 type UpdateMetadataResponse struct {
@@ -647,8 +657,10 @@ type UpdateMetadataResponse struct {
 	ErrorCode       int32                  `protobuf:"varint,2,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
 	ControllerEpoch int32                  `protobuf:"varint,3,opt,name=controller_epoch,json=controllerEpoch,proto3" json:"controller_epoch,omitempty"`
 	Version         int64                  `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// broker_epoch is the count the version belongs to (the request's).
+	BrokerEpoch   int64 `protobuf:"varint,5,opt,name=broker_epoch,json=brokerEpoch,proto3" json:"broker_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateMetadataResponse) Reset() {
@@ -705,6 +717,13 @@ func (x *UpdateMetadataResponse) GetControllerEpoch() int32 {
 func (x *UpdateMetadataResponse) GetVersion() int64 {
 	if x != nil {
 		return x.Version
+	}
+	return 0
+}
+
+func (x *UpdateMetadataResponse) GetBrokerEpoch() int64 {
+	if x != nil {
+		return x.BrokerEpoch
 	}
 	return 0
 }
@@ -1547,7 +1566,7 @@ const file_controller_proto_rawDesc = "" +
 	"error_code\x18\x02 \x01(\x05R\terrorCode\x12?\n" +
 	"\n" +
 	"partitions\x18\x03 \x03(\v2\x1f.troupe.messages.PartitionErrorR\n" +
-	"partitions\"\xcf\x02\n" +
+	"partitions\"\xf2\x02\n" +
 	"\x15UpdateMetadataRequest\x12#\n" +
 	"\rcontroller_id\x18\x01 \x01(\x05R\fcontrollerId\x12)\n" +
 	"\x10controller_epoch\x18\x02 \x01(\x05R\x0fcontrollerEpoch\x12\x12\n" +
@@ -1559,13 +1578,15 @@ const file_controller_proto_rawDesc = "" +
 	"\x0edeleted_topics\x18\x06 \x03(\tR\rdeletedTopics\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\a \x01(\tR\tclusterId\x12\x18\n" +
-	"\aversion\x18\b \x01(\x03R\aversion\"\x99\x01\n" +
+	"\aversion\x18\b \x01(\x03R\aversion\x12!\n" +
+	"\fbroker_epoch\x18\t \x01(\x03R\vbrokerEpoch\"\xbc\x01\n" +
 	"\x16UpdateMetadataResponse\x12\x1b\n" +
 	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x02 \x01(\x05R\terrorCode\x12)\n" +
 	"\x10controller_epoch\x18\x03 \x01(\x05R\x0fcontrollerEpoch\x12\x18\n" +
-	"\aversion\x18\x04 \x01(\x03R\aversion\"\xbc\x01\n" +
+	"\aversion\x18\x04 \x01(\x03R\aversion\x12!\n" +
+	"\fbroker_epoch\x18\x05 \x01(\x03R\vbrokerEpoch\"\xbc\x01\n" +
 	"\x12StopReplicaRequest\x12#\n" +
 	"\rcontroller_id\x18\x01 \x01(\x05R\fcontrollerId\x12)\n" +
 	"\x10controller_epoch\x18\x02 \x01(\x05R\x0fcontrollerEpoch\x12\x16\n" +

@@ -417,7 +417,7 @@ func describe(msg any) string {
 		}
 		return fmt.Sprintf("AlterPartitionResponse(%s-%d code %d)", m.Topic, m.Partition, m.ErrorCode)
 	case *messages.UpdateMetadataRequest:
-		return fmt.Sprintf("UpdateMetadata(c%d full=%v brokers=%d parts=%d)", m.ControllerEpoch, m.Full, len(m.Brokers), len(m.Partitions))
+		return fmt.Sprintf("UpdateMetadata(c%d v%d full=%v brokers=%d parts=%d)", m.ControllerEpoch, m.Version, m.Full, len(m.Brokers), len(m.Partitions))
 	case *actors.ProduceRequest, *actors.FetchRequest, *actors.OffsetForLeaderEpochRequest:
 		return fmt.Sprintf("%T", m)
 	}

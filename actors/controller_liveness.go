@@ -154,13 +154,16 @@ func (c *controller) suspect(id int32, why string) {
 
 func (c *controller) pong(m *messages.Pong) {
 	v := c.view
-	if epoch, ok := c.unconfirmed[m.BrokerId]; ok && epoch == m.BrokerEpoch {
+	// A Pong of an older broker epoch than registered comes from the same
+	// process, not yet told that its registration (made through a reply it
+	// lost) succeeded; a newer one from a process that replaced it.
+	if epoch, ok := c.unconfirmed[m.BrokerId]; ok && m.BrokerEpoch <= epoch {
 		delete(c.unconfirmed, m.BrokerId)
 		return
 	}
 	epoch, suspect := v.suspects[m.BrokerId]
 	b, known := c.suspectInfo[m.BrokerId]
-	if !suspect || !known || epoch != m.BrokerEpoch {
+	if !suspect || !known || m.BrokerEpoch > epoch {
 		return
 	}
 	c.log.Info().Int32("broker", m.BrokerId).Msg("suspected broker answered; it rejoins")

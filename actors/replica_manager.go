@@ -721,8 +721,10 @@ func (h *replicaHost) pong(m *messages.Pong) {
 		if p.req.TargetId != m.BrokerId {
 			return false
 		}
-		// Another epoch: the incarnation asked about is gone.
-		h.answerProbe(p, p.req.TargetEpoch == m.BrokerEpoch)
+		// A newer epoch: the incarnation asked about is gone. An older one
+		// is the same process, not yet told that its registration (made
+		// through a reply it lost) succeeded.
+		h.answerProbe(p, m.BrokerEpoch <= p.req.TargetEpoch)
 		return true
 	})
 }

@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -450,8 +451,8 @@ func (b *simBroker) peerCrashed(id int32) {
 			}
 		})
 	}
-	for key, c := range b.conns {
-		if c.leader == id && c.up {
+	for _, key := range slices.Sorted(maps.Keys(b.conns)) {
+		if c := b.conns[key]; c.leader == id && c.up {
 			c.up = false
 			b.connFailed(key, c, resetDelay)
 		}
@@ -481,7 +482,8 @@ func (b *simBroker) checkLinksLater() {
 				b.fireWatch(rw)
 			}
 		}
-		for key, c := range b.conns {
+		for _, key := range slices.Sorted(maps.Keys(b.conns)) {
+			c := b.conns[key]
 			t := w.broker(c.leader)
 			if c.up && (t.inc != c.leaderInc || t.paused || !w.net.reachable(b.id, c.leader) || !w.net.reachable(c.leader, b.id)) {
 				c.up = false

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/troupe-mq/troupe/actors"
@@ -91,7 +93,12 @@ func (n *network) setCut(a, b int32, cut bool) {
 
 // heal restores every link.
 func (n *network) heal() {
-	for k := range n.cut {
+	for _, k := range slices.SortedFunc(maps.Keys(n.cut), func(a, b [2]int32) int {
+		if a[0] != b[0] {
+			return int(a[0] - b[0])
+		}
+		return int(a[1] - b[1])
+	}) {
 		n.setCut(k[0], k[1], false)
 	}
 	n.slow = 0

@@ -45,18 +45,20 @@ func TestSimDeterministic(t *testing.T) {
 	if *seedFlag != 0 {
 		t.Skip("-seed given")
 	}
-	run := func() []string {
-		cfg := DefaultConfig(77)
-		cfg.Trace, cfg.Log = true, true
-		return NewWorld(cfg).Run().Trace
-	}
-	a, b := run(), run()
-	if len(a) != len(b) {
-		t.Fatalf("seed 77 traced %d events, then %d", len(a), len(b))
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			t.Fatalf("seed 77 diverged at event %d:\n%s\n%s", i, a[i], b[i])
+	for _, seed := range []uint64{77, 271, 1194} {
+		run := func() []string {
+			cfg := DefaultConfig(seed)
+			cfg.Trace, cfg.Log = true, true
+			return NewWorld(cfg).Run().Trace
+		}
+		a, b := run(), run()
+		for i := range min(len(a), len(b)) {
+			if a[i] != b[i] {
+				t.Fatalf("seed %d diverged at event %d:\n%s\n%s", seed, i, a[i], b[i])
+			}
+		}
+		if len(a) != len(b) {
+			t.Fatalf("seed %d traced %d events, then %d", seed, len(a), len(b))
 		}
 	}
 }

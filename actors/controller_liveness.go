@@ -262,20 +262,14 @@ func (c *controller) retryWatch(kind string, err error) {
 // broadcastLedBy sends the partitions broker id leads to their other live
 // replicas.
 func (c *controller) broadcastLedBy(id int32) {
-	for _, name := range sortedKeys(c.view.topics) {
-		t := c.view.topics[name]
-		if t.deleting {
-			continue
-		}
-		for _, p := range t.sortedPartitions() {
-			if p.hasState && !p.unsure && p.state.Leader == id {
-				ps := c.view.partitionState(t, p)
-				for _, r := range p.replicas {
-					if r != id && c.view.live(r) {
-						c.sendLeaderAndIsr(r, []*messages.PartitionState{ps})
-					}
+	c.view.each(true, func(t *ctrlTopic, p *ctrlPartition) {
+		if p.hasState && !p.unsure && p.state.Leader == id {
+			ps := c.view.partitionState(t, p)
+			for _, r := range p.replicas {
+				if r != id && c.view.live(r) {
+					c.sendLeaderAndIsr(r, []*messages.PartitionState{ps})
 				}
 			}
 		}
-	}
+	})
 }

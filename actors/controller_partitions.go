@@ -44,28 +44,22 @@ func (c *controller) reconcileAll() {
 	}
 	creates := map[string][]stateChange{}
 	var updates []stateChange
-	for _, name := range sortedKeys(c.view.topics) {
-		t := c.view.topics[name]
-		if t.deleting {
-			continue
+	c.view.each(true, func(t *ctrlTopic, p *ctrlPartition) {
+		if !p.dirty || p.inFlight || p.unsure {
+			return
 		}
-		for _, p := range t.sortedPartitions() {
-			if !p.dirty || p.inFlight || p.unsure {
-				continue
-			}
-			p.dirty = false
-			ch, ok := c.view.decide(p)
-			if !ok {
-				continue
-			}
-			p.inFlight = true
-			if ch.create {
-				creates[t.name] = append(creates[t.name], ch)
-			} else {
-				updates = append(updates, ch)
-			}
+		p.dirty = false
+		ch, ok := c.view.decide(p)
+		if !ok {
+			return
 		}
-	}
+		p.inFlight = true
+		if ch.create {
+			creates[t.name] = append(creates[t.name], ch)
+		} else {
+			updates = append(updates, ch)
+		}
+	})
 	for _, name := range sortedKeys(creates) {
 		c.writeStates(creates[name])
 	}
@@ -181,13 +175,11 @@ func (c *controller) broadcastState(t *ctrlTopic, p *ctrlPartition) {
 // rereadUnsure reads back every partition whose state is unsure.
 func (c *controller) rereadUnsure() {
 	var tps []TopicPartition
-	for _, name := range sortedKeys(c.view.topics) {
-		for _, p := range c.view.topics[name].sortedPartitions() {
-			if p.unsure {
-				tps = append(tps, p.tp)
-			}
+	c.view.each(false, func(_ *ctrlTopic, p *ctrlPartition) {
+		if p.unsure {
+			tps = append(tps, p.tp)
 		}
-	}
+	})
 	if len(tps) > 0 {
 		c.zk(&readStatesJob{reign: c.reign, tps: tps})
 	}

@@ -34,19 +34,17 @@ func (c *controller) maybeFinishShutdowns() {
 	for _, ps := range c.shutdowns {
 		busy := false
 		var remaining []*messages.PartitionError
-		for _, name := range sortedKeys(c.view.topics) {
-			for _, p := range c.view.topics[name].sortedPartitions() {
-				if !slices.Contains(p.replicas, ps.broker) {
-					continue
-				}
-				if p.inFlight || p.dirty || p.unsure {
-					busy = true
-				}
-				if p.state.Leader == ps.broker {
-					remaining = append(remaining, &messages.PartitionError{Topic: p.tp.Topic, Partition: p.tp.Partition})
-				}
+		c.view.each(false, func(_ *ctrlTopic, p *ctrlPartition) {
+			if !slices.Contains(p.replicas, ps.broker) {
+				return
 			}
-		}
+			if p.inFlight || p.dirty || p.unsure {
+				busy = true
+			}
+			if p.state.Leader == ps.broker {
+				remaining = append(remaining, &messages.PartitionError{Topic: p.tp.Topic, Partition: p.tp.Partition})
+			}
+		})
 		if busy {
 			kept = append(kept, ps)
 			continue
@@ -60,21 +58,15 @@ func (c *controller) maybeFinishShutdowns() {
 // preferredElections moves leadership back to preferred replicas.
 func (c *controller) preferredElections() {
 	var updates []stateChange
-	for _, name := range sortedKeys(c.view.topics) {
-		t := c.view.topics[name]
-		if t.deleting {
-			continue
+	c.view.each(true, func(_ *ctrlTopic, p *ctrlPartition) {
+		if p.inFlight || p.dirty || p.unsure {
+			return
 		}
-		for _, p := range t.sortedPartitions() {
-			if p.inFlight || p.dirty || p.unsure {
-				continue
-			}
-			if ch, ok := c.view.preferredElection(p); ok {
-				p.inFlight = true
-				updates = append(updates, ch)
-			}
+		if ch, ok := c.view.preferredElection(p); ok {
+			p.inFlight = true
+			updates = append(updates, ch)
 		}
-	}
+	})
 	if len(updates) > 0 {
 		c.writeStates(updates)
 	}

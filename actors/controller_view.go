@@ -249,6 +249,20 @@ func (t *ctrlTopic) sortedPartitions() []*ctrlPartition {
 	return out
 }
 
+// each calls fn for every partition, by topic then partition number; with
+// live, the partitions of topics being deleted are left out.
+func (c *clusterView) each(live bool, fn func(t *ctrlTopic, p *ctrlPartition)) {
+	for _, name := range sortedKeys(c.topics) {
+		t := c.topics[name]
+		if live && t.deleting {
+			continue
+		}
+		for _, p := range t.sortedPartitions() {
+			fn(t, p)
+		}
+	}
+}
+
 // partitionsOn lists the states of every partition with a replica on
 // broker id. A partition with a write in flight is listed in its committed
 // state: skipping it left a broker that joined during an ISR change
@@ -259,17 +273,11 @@ func (t *ctrlTopic) sortedPartitions() []*ctrlPartition {
 // live replica is told the outcome.
 func (c *clusterView) partitionsOn(id int32) []*messages.PartitionState {
 	var out []*messages.PartitionState
-	for _, name := range sortedKeys(c.topics) {
-		t := c.topics[name]
-		if t.deleting {
-			continue
+	c.each(true, func(t *ctrlTopic, p *ctrlPartition) {
+		if p.hasState && !p.unsure && slices.Contains(p.replicas, id) {
+			out = append(out, c.partitionState(t, p))
 		}
-		for _, p := range t.sortedPartitions() {
-			if p.hasState && !p.unsure && slices.Contains(p.replicas, id) {
-				out = append(out, c.partitionState(t, p))
-			}
-		}
-	}
+	})
 	return out
 }
 
@@ -277,16 +285,10 @@ func (c *clusterView) partitionsOn(id int32) []*messages.PartitionState {
 // UpdateMetadata.
 func (c *clusterView) allPartitionStates() []*messages.PartitionState {
 	var out []*messages.PartitionState
-	for _, name := range sortedKeys(c.topics) {
-		t := c.topics[name]
-		if t.deleting {
-			continue
+	c.each(true, func(t *ctrlTopic, p *ctrlPartition) {
+		if p.hasState {
+			out = append(out, c.partitionState(t, p))
 		}
-		for _, p := range t.sortedPartitions() {
-			if p.hasState {
-				out = append(out, c.partitionState(t, p))
-			}
-		}
-	}
+	})
 	return out
 }

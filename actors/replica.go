@@ -241,7 +241,7 @@ func (r *replica) emit(e effect) { r.out = append(r.out, e) }
 func answerWith[T any](r *replica, ch chan<- T, v T) { r.emit(replyTo[T]{ch: ch, v: v}) }
 
 // step takes one input and returns the effects it causes, in order. from
-// identifies the sender of messages answered by respond.
+// identifies the sender of the messages answered with a reply effect.
 func (r *replica) step(msg any, from any) []effect {
 	r.stepOne(msg, from)
 	out := r.out

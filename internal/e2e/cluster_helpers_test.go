@@ -40,22 +40,10 @@ func (s partState) String() string {
 // partitionsFrom asks the broker at addr, and only it, for topic's
 // partitions.
 func partitionsFrom(addr, topic string) (map[int32]partState, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0), kgo.DialTimeout(time.Second))
+	resp, err := metadataFrom(addr, topic, time.Second, 2*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(topic)
-	req.Topics = append(req.Topics, rt)
-	kresp, err := cl.SeedBrokers()[0].Request(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	resp := kresp.(*kmsg.MetadataResponse)
 	if len(resp.Topics) != 1 {
 		return nil, fmt.Errorf("metadata answered %d topics", len(resp.Topics))
 	}
@@ -70,6 +58,31 @@ func partitionsFrom(addr, topic string) (map[int32]partState, error) {
 		out[p.Partition] = partState{leader: p.Leader, epoch: p.LeaderEpoch, replicas: p.Replicas, isr: isr, offl: p.OfflineReplicas}
 	}
 	return out, nil
+}
+
+// metadataFrom asks the broker at addr, and only it, once, for topic's
+// metadata (dial and request each within their deadline).
+func metadataFrom(addr, topic string, dial, wait time.Duration) (*kmsg.MetadataResponse, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0), kgo.DialTimeout(dial))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	kresp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	resp, ok := kresp.(*kmsg.MetadataResponse)
+	if !ok {
+		return nil, fmt.Errorf("metadata answered with %T", kresp)
+	}
+	return resp, nil
 }
 
 // live returns the brokers that run and are not paused: those that answer.

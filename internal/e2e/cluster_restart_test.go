@@ -1,14 +1,9 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/troupe-mq/troupe/internal/harness"
 )
@@ -54,7 +49,7 @@ func TestClusterRestartedBrokerAnswersWhenCurrent(t *testing.T) {
 			t.Logf("broker %d ready %v after it was started again", victim.ID(), time.Since(start).Round(time.Millisecond))
 		default:
 		}
-		resp, err := metadataOnce(victim.Addr(), topic)
+		resp, err := metadataFrom(victim.Addr(), topic, 300*time.Millisecond, 500*time.Millisecond)
 		if err != nil {
 			continue // not listening yet, or not answering yet: what a client may see
 		}
@@ -79,31 +74,6 @@ func TestClusterRestartedBrokerAnswersWhenCurrent(t *testing.T) {
 		t.Fatalf("the restarted broker took %v: it waited out its predecessor's session", el)
 	}
 	waitPartitions(t, c.Running(), topic, 60*time.Second, fullISR(parts, 3))
-}
-
-// metadataOnce asks the broker at addr, and only it, once, with a short
-// deadline.
-func metadataOnce(addr, topic string) (*kmsg.MetadataResponse, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0), kgo.DialTimeout(300*time.Millisecond))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(topic)
-	req.Topics = append(req.Topics, rt)
-	kresp, err := cl.SeedBrokers()[0].Request(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	resp, ok := kresp.(*kmsg.MetadataResponse)
-	if !ok {
-		return nil, fmt.Errorf("metadata answered with %T", kresp)
-	}
-	return resp, nil
 }
 
 func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {

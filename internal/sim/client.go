@@ -178,28 +178,14 @@ func (p *producer) step() {
 		return
 	}
 	b.tries++
-	p.gen++
-	gen := p.gen
 	req := &actors.ProduceRequest{Records: b.bytes, Acks: p.acks, Timeout: produceTimeout}
 	w.tracef("%s: send seq %d (%d records, try %d) to b%d", p.name, b.seq, len(b.values), b.tries, leader.id)
-	leader.clientRequest(p.tp, func(reply func(any)) any {
-		ch := make(chan actors.ProduceResult, 1)
-		req.Reply = ch
-		return chanCheck(ch, reply)
-	}, req, func(ans answerAt) {
-		if p.gen != gen {
-			return
-		}
-		p.gen++
-		p.answered(leader, ans)
-	})
-	w.after(clientTimeout, "produce timeout", func() {
-		if p.gen == gen {
-			p.gen++
+	askPartition(leader, p.tp, req, func(ch chan<- actors.ProduceResult) { req.Reply = ch }, &p.gen,
+		func(ans answerAt) { p.answered(leader, ans) },
+		func() {
 			w.tracef("%s: seq %d got no answer from b%d", p.name, b.seq, leader.id)
 			p.schedule(0)
-		}
-	})
+		})
 }
 
 func (p *producer) answered(from *simBroker, ans answerAt) {
@@ -255,27 +241,11 @@ func (co *consumer) step() {
 		return
 	}
 	co.epoch = max(co.epoch, epoch)
-	co.gen++
-	gen := co.gen
 	req := &actors.FetchRequest{FetchOffset: co.next, MaxBytes: 64 << 10, MinOneBatch: true, ReplicaID: -1, ReplicaEpoch: -1,
 		CurrentLeaderEpoch: epoch}
-	leader.clientRequest(co.tp, func(reply func(any)) any {
-		ch := make(chan actors.FetchResult, 1)
-		req.Reply = ch
-		return chanCheck(ch, reply)
-	}, req, func(ans answerAt) {
-		if co.gen != gen {
-			return
-		}
-		co.gen++
-		co.fetched(leader, ans.v)
-	})
-	w.after(clientTimeout, "consume timeout", func() {
-		if co.gen == gen {
-			co.gen++
-			co.schedule(0)
-		}
-	})
+	askPartition(leader, co.tp, req, func(ch chan<- actors.FetchResult) { req.Reply = ch }, &co.gen,
+		func(ans answerAt) { co.fetched(leader, ans.v) },
+		func() { co.schedule(0) })
 }
 
 func (co *consumer) fetched(from *simBroker, ans any) {
@@ -315,17 +285,39 @@ func (co *consumer) fetched(from *simBroker, ans any) {
 	co.schedule(d)
 }
 
-// chanCheck makes a check that hands the channel's value to reply.
-func chanCheck[T any](ch chan T, reply func(any)) func() bool {
-	return func() bool {
-		select {
-		case v := <-ch:
-			reply(v)
-			return true
-		default:
-			return false
+// askPartition sends a client's request to partition tp on broker b:
+// setReply gives it its reply channel; done gets the answer, or timedOut
+// is called after clientTimeout (once: gen numbers the attempts, so a late
+// answer to an abandoned one is dropped).
+func askPartition[T any](b *simBroker, tp actors.TopicPartition, req any, setReply func(chan<- T), gen *int,
+	done func(answerAt), timedOut func()) {
+	*gen++
+	attempt := *gen
+	ch := make(chan T, 1)
+	setReply(ch)
+	check := func(reply func(any)) func() bool {
+		return func() bool {
+			select {
+			case v := <-ch:
+				reply(v)
+				return true
+			default:
+				return false
+			}
 		}
 	}
+	b.clientRequest(tp, req, check, func(ans answerAt) {
+		if *gen == attempt {
+			*gen++
+			done(ans)
+		}
+	})
+	b.w.after(clientTimeout, "client timeout", func() {
+		if *gen == attempt {
+			*gen++
+			timedOut()
+		}
+	})
 }
 
 // fetchedBytes is a fetch answer with its records read at the broker.
@@ -344,9 +336,9 @@ type answerAt struct {
 }
 
 // clientRequest carries a client's request to this broker's partition and
-// its answer back. mk installs the reply channel in req and returns the
-// check that polls it; the answer (or a refusal) reaches done.
-func (b *simBroker) clientRequest(tp actors.TopicPartition, mk func(reply func(any)) any, req any, done func(answerAt)) {
+// its answer back: check makes the poll of the request's reply channel,
+// and the answer (or a refusal) reaches done.
+func (b *simBroker) clientRequest(tp actors.TopicPartition, req any, check func(reply func(any)) func() bool, done func(answerAt)) {
 	w := b.w
 	inc := b.inc
 	back := func(v any) {
@@ -374,12 +366,11 @@ func (b *simBroker) clientRequest(tp actors.TopicPartition, mk func(reply func(a
 				back(b.unknownOrNotLeader(tp))
 				return
 			}
-			check := mk(func(v any) {
+			b.wait(tp, check(func(v any) {
 				if b.inc == inc {
 					back(v)
 				}
-			}).(func() bool)
-			b.wait(tp, check)
+			}))
 			w.net.send(gatewayAddr(b.id), actors.Addr{Broker: b.id, Kind: actors.AddrPartition, TP: tp}, req)
 		})
 	})

@@ -53,6 +53,10 @@ type simBroker struct {
 	// freeze (wasDown: it ever was down).
 	backAt  time.Duration
 	wasDown bool
+	// reregAt is when the broker last registered anew without restarting
+	// (its session had expired): the incarnation others knew ended then.
+	reregAt   time.Duration
+	reregOnce bool
 
 	zkJobs []actors.ZKJob
 	zkBusy bool
@@ -173,6 +177,9 @@ func (b *simBroker) register() {
 	res, err := s.RegisterOnce(info, nil)
 	switch {
 	case err == nil:
+		if b.regStarted {
+			b.reregAt, b.reregOnce = w.now, true
+		}
 		b.regEpoch, b.regSession = res.Epoch, res.SessionID
 		w.tracef("b%d registered, broker epoch %d", b.id, res.Epoch)
 		b.node.Registered(res.Epoch)

@@ -160,7 +160,8 @@ func (n *network) send(from, to actors.Addr, msg any) {
 const badWindow = connectGiveUp + 10*time.Second
 
 // troubled reports whether broker a may have been unable to reach broker
-// b within badWindow: a link between them cut, or b down or frozen.
+// b within badWindow: a link between them cut, b down or frozen, or b
+// registered anew (the incarnation a knew is gone).
 func (n *network) troubled(a, b int32) bool {
 	w := n.w
 	recent := func(at time.Duration, ok bool) bool { return ok && w.now-at <= badWindow }
@@ -174,7 +175,9 @@ func (n *network) troubled(a, b int32) bool {
 		return true
 	}
 	t := w.broker(b)
-	return !t.up() || recent(t.backAt, t.wasDown)
+	// A broker that registered anew ended the incarnation others knew:
+	// its old epoch is unreachable for good.
+	return !t.up() || recent(t.backAt, t.wasDown) || recent(t.reregAt, t.reregOnce)
 }
 
 // confirmed reports whether the decision of broker judge that broker

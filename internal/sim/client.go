@@ -11,10 +11,10 @@ import (
 	"github.com/troupe-mq/troupe/storage"
 )
 
-// The simulated clients. Each partition gets an idempotent producer with
-// acks=all (pid >= 0, one batch in flight, retried with its sequence until
-// answered), a plain producer with acks=1, and a consumer that reads from
-// offset 0 to the high watermark. Clients find leaders from the metadata
+// The simulated clients. Each partition gets two idempotent producers (one
+// batch in flight, retried with its sequence until answered), one with
+// acks=all and one with acks=1, and a consumer that reads from offset 0 to
+// the high watermark. Clients find leaders from the metadata
 // of a broker that serves, as Kafka clients do; a consumer, like a KIP-320
 // client, never goes back to a leader epoch older than one it has seen.
 
@@ -77,7 +77,8 @@ func (c *clients) start() {
 			tp := actors.TopicPartition{Topic: t.Name, Partition: int32(p)}
 			idem := &producer{c: c, name: fmt.Sprintf("idem-%s", tp), tp: tp, pid: c.nextPID, acks: -1, guarded: !t.Unclean}
 			c.nextPID++
-			plain := &producer{c: c, name: fmt.Sprintf("acks1-%s", tp), tp: tp, pid: -1, acks: 1}
+			plain := &producer{c: c, name: fmt.Sprintf("acks1-%s", tp), tp: tp, pid: c.nextPID, acks: 1}
+			c.nextPID++
 			c.producers = append(c.producers, idem, plain)
 			c.consumers = append(c.consumers, &consumer{c: c, name: "consumer-" + tp.String(), tp: tp, epoch: -1})
 		}
@@ -210,14 +211,15 @@ func (p *producer) answered(from *simBroker, ans answerAt) {
 		// A deposed leader that has not heard of it yet lacks what its
 		// successor appended; the current leader must not.
 		st, _, err := w.zk.admin.PartitionState(p.tp.Topic, p.tp.Partition)
-		if err == nil && st.Leader == ans.broker && st.LeaderEpoch == ans.epoch && w.guarded(p.tp.Topic) {
+		if err == nil && st.Leader == ans.broker && st.LeaderEpoch == ans.epoch && p.guarded && w.guarded(p.tp.Topic) {
 			w.fail("%s: batch seq %d refused by the leader of epoch %d with %v: it lost producer state of acknowledged batches",
 				p.name, b.seq, ans.epoch, res.Err)
 			return
 		}
-		if !w.guarded(p.tp.Topic) {
-			// The partition may have lost what this producer wrote: start
-			// over as a new producer, as a Kafka producer resets.
+		if !p.guarded || !w.guarded(p.tp.Topic) {
+			// The partition may have lost what this producer wrote (acks=1
+			// gives no more): start over as a new producer, as a Kafka
+			// producer resets.
 			p.pid = p.c.nextPID
 			p.c.nextPID++
 			p.seq = 0

@@ -20,6 +20,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/troupe-mq/troupe/internal/zktest"
 )
 
 // Errors of broker process control.
@@ -408,31 +410,7 @@ func (b *Broker) Pause() {
 	_ = proc.Signal(syscall.SIGSTOP)
 	b.mu.paused = true
 	b.mu.Unlock()
-	_ = WaitFor(5*time.Second, func() error { return allThreadsStopped(proc.Pid) })
-}
-
-// allThreadsStopped reads /proc/PID/task/*/stat and checks that every
-// thread is in state T (stopped).
-func allThreadsStopped(pid int) error {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		return nil // no /proc (or the process is gone): nothing to wait for
-	}
-	for _, task := range tasks {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
-		if err != nil {
-			continue
-		}
-		// The state follows the command name, which is in parentheses.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 || i+2 >= len(stat) {
-			continue
-		}
-		if st := stat[i+2]; st != 'T' && st != 't' {
-			return fmt.Errorf("thread %s of %d in state %c", task.Name(), pid, st)
-		}
-	}
-	return nil
+	zktest.WaitStopped(proc.Pid, 5*time.Second)
 }
 
 // Resume continues a paused process with SIGCONT.

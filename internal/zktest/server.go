@@ -180,13 +180,51 @@ func (s *Server) stop(sig syscall.Signal, timeout time.Duration) {
 
 // Pause freezes the server with SIGSTOP: connections stay open but nothing
 // answers, as in a long GC pause or a hung machine.
+// It returns once every thread of the JVM is stopped: signal delivery is
+// asynchronous, and a thread busy on a CPU could otherwise still answer.
 func (s *Server) Pause() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.mu.proc != nil && !s.mu.paused {
-		_ = s.mu.proc.Signal(syscall.SIGSTOP)
-		s.mu.paused = true
+	proc := s.mu.proc
+	if proc == nil || s.mu.paused {
+		s.mu.Unlock()
+		return
 	}
+	_ = proc.Signal(syscall.SIGSTOP)
+	s.mu.paused = true
+	s.mu.Unlock()
+	WaitStopped(proc.Pid, 5*time.Second)
+}
+
+// WaitStopped waits (up to timeout) until every thread of process pid is
+// stopped (state T in /proc/PID/task/*/stat), after a SIGSTOP.
+func WaitStopped(pid int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for processRunning(pid) && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond) // polling interval, not synchronization
+	}
+}
+
+// processRunning reports whether a thread of process pid is not stopped.
+func processRunning(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return false // no /proc (or the process is gone): nothing to wait for
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		// The state follows the command name, which is in parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || i+2 >= len(stat) {
+			continue
+		}
+		if st := stat[i+2]; st != 'T' && st != 't' {
+			return true
+		}
+	}
+	return false
 }
 
 // Resume continues a paused server with SIGCONT.

@@ -1,7 +1,9 @@
 package actors
 
 import (
+	"bytes"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/troupe-mq/troupe/cluster"
@@ -50,6 +52,13 @@ func (c *controller) channel(b cluster.BrokerInfo) *brokerChannel {
 // sendLeaderAndIsr sends partition states to a live broker, and keeps them
 // until it acknowledges them.
 func (c *controller) sendLeaderAndIsr(id int32, parts []*messages.PartitionState) {
+	// Never for a topic being deleted: a state write that was in flight
+	// when the deletion began would bring the replica back after its
+	// StopReplica.
+	parts = slices.DeleteFunc(slices.Clone(parts), func(p *messages.PartitionState) bool {
+		t := c.view.topics[p.Topic]
+		return t == nil || t.deleting
+	})
 	b, ok := c.view.brokers[id]
 	if !ok || len(parts) == 0 {
 		return
@@ -100,7 +109,7 @@ func (c *controller) leaderAndIsrAnswered(m *messages.LeaderAndIsrResponse) {
 		if p == nil {
 			continue
 		}
-		answered := &messages.PartitionState{LeaderEpoch: pe.LeaderEpoch, PartitionEpoch: pe.PartitionEpoch}
+		answered := &messages.PartitionState{LeaderEpoch: pe.LeaderEpoch, PartitionEpoch: pe.PartitionEpoch, Leader: pe.Leader}
 		if !newer(p, answered) {
 			delete(ch.pending, tp)
 		}
@@ -129,10 +138,19 @@ func (c *controller) channelTick() {
 		if len(ch.pending) > 0 && c.ticks-ch.sentAt >= wait {
 			parts := make([]*messages.PartitionState, 0, len(ch.pending))
 			for _, tp := range sortedTPs(ch.pending) {
+				// A partition deleted since (or being deleted, or of a topic
+				// deleted and created again) is not sent again: it would bring
+				// the old replica back.
+				if t, p := c.view.partition(tp); p == nil || t.deleting || !bytes.Equal(ch.pending[tp].TopicId, t.id[:]) {
+					delete(ch.pending, tp)
+					continue
+				}
 				parts = append(parts, ch.pending[tp])
 			}
 			ch.sentAt = c.ticks
-			c.emit(toBroker{to: b, msg: c.leaderAndIsr(parts)})
+			if len(parts) > 0 {
+				c.emit(toBroker{to: b, msg: c.leaderAndIsr(parts)})
+			}
 		}
 		if ch.mdAcked < ch.mdSent && c.ticks-ch.mdSentAt >= wait {
 			c.sendUpdateMetadataTo(b)

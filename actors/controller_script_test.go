@@ -168,7 +168,7 @@ func (h *controllerHarness) run(d *datadriven.TestData) {
 				resp := &messages.LeaderAndIsrResponse{BrokerId: id}
 				for _, p := range m.Partitions {
 					resp.Partitions = append(resp.Partitions, &messages.PartitionError{Topic: p.Topic, Partition: p.Partition,
-						LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch})
+						LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, Leader: p.Leader})
 				}
 				h.step(resp, nil)
 			case *messages.UpdateMetadataRequest:

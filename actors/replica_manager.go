@@ -373,7 +373,8 @@ func (h *replicaHost) leaderAndIsr(req *messages.LeaderAndIsrRequest) *messages.
 	}
 	for _, st := range req.Partitions {
 		tp := TopicPartition{st.Topic, st.Partition}
-		pe := &messages.PartitionError{Topic: st.Topic, Partition: st.Partition, LeaderEpoch: st.LeaderEpoch, PartitionEpoch: st.PartitionEpoch}
+		pe := &messages.PartitionError{Topic: st.Topic, Partition: st.Partition, LeaderEpoch: st.LeaderEpoch, PartitionEpoch: st.PartitionEpoch,
+			Leader: st.Leader}
 		resp.Partitions = append(resp.Partitions, pe)
 		if !slices.Contains(st.Replicas, h.cfg.brokerID) {
 			pe.ErrorCode = codeUnknownTopicOrPart

@@ -391,10 +391,10 @@ func (x *TopicConfig) GetEntries() map[string]string {
 }
 
 // PartitionError reports an error for one partition. error_code is a Kafka
-// error code (0 = none). In a LeaderAndIsrResponse, leader_epoch and
-// partition_epoch name the state the answer is about, so that a controller
-// resending states until they are acknowledged can tell an answer to an
-// older one apart.
+// error code (0 = none). In a LeaderAndIsrResponse, leader_epoch,
+// partition_epoch and leader name the state the answer is about, so that a
+// controller resending states until they are acknowledged can tell an
+// answer to an older one apart.
 type PartitionError struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Topic          string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
@@ -402,6 +402,7 @@ type PartitionError struct {
 	ErrorCode      int32                  `protobuf:"varint,3,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
 	LeaderEpoch    int32                  `protobuf:"varint,4,opt,name=leader_epoch,json=leaderEpoch,proto3" json:"leader_epoch,omitempty"`
 	PartitionEpoch int32                  `protobuf:"varint,5,opt,name=partition_epoch,json=partitionEpoch,proto3" json:"partition_epoch,omitempty"`
+	Leader         int32                  `protobuf:"varint,6,opt,name=leader,proto3" json:"leader,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -467,6 +468,13 @@ func (x *PartitionError) GetLeaderEpoch() int32 {
 func (x *PartitionError) GetPartitionEpoch() int32 {
 	if x != nil {
 		return x.PartitionEpoch
+	}
+	return 0
+}
+
+func (x *PartitionError) GetLeader() int32 {
+	if x != nil {
+		return x.Leader
 	}
 	return 0
 }
@@ -1552,14 +1560,15 @@ const file_controller_proto_rawDesc = "" +
 	"\aentries\x18\x01 \x03(\v2).troupe.messages.TopicConfig.EntriesEntryR\aentries\x1a:\n" +
 	"\fEntriesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xaf\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc7\x01\n" +
 	"\x0ePartitionError\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x03 \x01(\x05R\terrorCode\x12!\n" +
 	"\fleader_epoch\x18\x04 \x01(\x05R\vleaderEpoch\x12'\n" +
-	"\x0fpartition_epoch\x18\x05 \x01(\x05R\x0epartitionEpoch\"\x93\x01\n" +
+	"\x0fpartition_epoch\x18\x05 \x01(\x05R\x0epartitionEpoch\x12\x16\n" +
+	"\x06leader\x18\x06 \x01(\x05R\x06leader\"\x93\x01\n" +
 	"\x14LeaderAndIsrResponse\x12\x1b\n" +
 	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12\x1d\n" +
 	"\n" +

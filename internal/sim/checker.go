@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/troupe-mq/troupe/actors"
@@ -109,6 +110,11 @@ func (w *World) converged() (bool, string) {
 	if ctrls != 1 {
 		return false, fmt.Sprintf("%d active controllers", ctrls)
 	}
+	for _, name := range w.nemesis.churned {
+		if _, err := w.zk.admin.Topic(name); err == nil {
+			return false, fmt.Sprintf("deleted topic %s still in ZooKeeper", name)
+		}
+	}
 	for _, t := range w.topics() {
 		for _, p := range slices.Sorted(mapsKeys(t.Partitions)) {
 			tp := actors.TopicPartition{Topic: t.Name, Partition: p}
@@ -154,6 +160,24 @@ func (w *World) converged() (bool, string) {
 
 // check compares what the clients saw with the final logs.
 func (w *World) check() {
+	// Deleted topics left nothing behind: no replica runs, no log on disk.
+	for _, b := range w.brokers {
+		for _, tp := range b.node.Partitions() {
+			if slices.Contains(w.nemesis.churned, tp.Topic) {
+				w.fail("broker %d runs a replica of %s, a deleted topic", b.id, tp)
+				return
+			}
+		}
+		dirs, _ := b.fs.List(dataDir)
+		for _, d := range dirs {
+			for _, name := range w.nemesis.churned {
+				if strings.HasPrefix(d, name+"-") {
+					w.fail("broker %d keeps %s/%s of the deleted topic %s", b.id, dataDir, d, name)
+					return
+				}
+			}
+		}
+	}
 	for _, t := range w.topics() {
 		for _, p := range slices.Sorted(mapsKeys(t.Partitions)) {
 			tp := actors.TopicPartition{Topic: t.Name, Partition: p}

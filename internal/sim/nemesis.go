@@ -12,6 +12,8 @@ import (
 type NemesisConfig struct {
 	Crash, PowerLoss, Pause, Partition, ZKOutage, ZKLoss, ZKExpiry bool
 	ControllerMove, ControlledShutdown, AddPartitions              bool
+	// TopicChurn creates topics and deletes them again.
+	TopicChurn bool
 	// PreferredElections turns on auto.leader.rebalance.enable (every 7 s).
 	PreferredElections bool
 	// SlowNetwork adds up to 30 ms to messages between brokers at times.
@@ -21,7 +23,7 @@ type NemesisConfig struct {
 // AllFaults enables every fault.
 func AllFaults() NemesisConfig {
 	return NemesisConfig{Crash: true, PowerLoss: true, Pause: true, Partition: true, ZKOutage: true, ZKLoss: true, ZKExpiry: true,
-		ControllerMove: true, ControlledShutdown: true, AddPartitions: true, PreferredElections: true, SlowNetwork: true}
+		ControllerMove: true, ControlledShutdown: true, AddPartitions: true, TopicChurn: true, PreferredElections: true, SlowNetwork: true}
 }
 
 // nemesis draws the fault schedule from the world's random source.
@@ -36,6 +38,8 @@ type nemesis struct {
 	added bool
 	// powerLossRun: this run may cut power (drawn once per run).
 	powerLossRun bool
+	// churned are the topics created and deleted again.
+	churned []string
 }
 
 type fault struct {
@@ -73,6 +77,7 @@ func (n *nemesis) step() {
 		{"controller move", 2, cfg.ControllerMove, n.controllerMove},
 		{"controlled shutdown", 2, cfg.ControlledShutdown, n.controlledShutdown},
 		{"add partitions", 1, cfg.AddPartitions && !n.added, n.addPartitions},
+		{"topic churn", 1, cfg.TopicChurn && len(n.churned) < 4, n.topicChurn},
 		{"slow network", 1, cfg.SlowNetwork, n.slowNetwork},
 	}
 	total := 0
@@ -294,6 +299,28 @@ func (n *nemesis) addPartitions() {
 		return
 	}
 	w.clients.addPartition(actors.TopicPartition{Topic: t.Name, Partition: p}, !t.Unclean)
+}
+
+// topicChurn creates a topic and deletes it a few seconds later: every
+// replica must go (none brought back by a resent LeaderAndIsr), on every
+// broker, once the deletion can finish.
+func (n *nemesis) topicChurn() {
+	w := n.w
+	name := fmt.Sprintf("churn-%d", len(n.churned))
+	n.churned = append(n.churned, name)
+	ids := n.ids()
+	assign := map[int32][]int32{0: ids[:3], 1: {ids[1], ids[2], ids[0]}}
+	w.tracef("nemesis: create topic %s", name)
+	if _, err := w.zk.admin.CreateTopic(name, assign, nil); err != nil {
+		w.tracef("nemesis: create topic %s: %v", name, err)
+		return
+	}
+	w.after(w.jitter(500*time.Millisecond, 6*time.Second), "delete "+name, func() {
+		w.tracef("nemesis: delete topic %s", name)
+		if err := w.zk.admin.MarkTopicForDeletion(name); err != nil {
+			w.tracef("nemesis: delete topic %s: %v", name, err)
+		}
+	})
 }
 
 func (n *nemesis) slowNetwork() {

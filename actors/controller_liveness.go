@@ -225,9 +225,22 @@ func (c *controller) brokersLoaded(m *brokersLoaded) {
 		delete(v.shuttingDown, id)
 		delete(c.probes, id)
 	}
-	// A bounced broker is first treated as failed: its leaderships move.
+	// A bounced broker is first treated as failed: its leaderships move,
+	// and it leaves the ISRs. Where the partition cannot be decided now (a
+	// write in flight or unsure), it is remembered as departed, for the
+	// decision made once the broker may be back.
 	c.markDirty(func(p *ctrlPartition) bool {
 		return slices.ContainsFunc(left, func(id int32) bool { return slices.Contains(p.replicas, id) })
+	})
+	c.view.each(false, func(_ *ctrlTopic, p *ctrlPartition) {
+		for _, id := range left {
+			if p.hasState && slices.Contains(p.state.ISR, id) {
+				if p.departed == nil {
+					p.departed = map[int32]bool{}
+				}
+				p.departed[id] = true
+			}
+		}
 	})
 	c.reconcileAll()
 	for _, id := range joined {

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -53,6 +54,7 @@ func (c *controller) reconcileAll() {
 		if !ok {
 			return
 		}
+		ch.decided = true
 		p.inFlight = true
 		if ch.create {
 			creates[t.name] = append(creates[t.name], ch)
@@ -70,10 +72,19 @@ func (c *controller) reconcileAll() {
 }
 
 // writeStates submits state writes; creates must all be of one topic. Each
-// state records its leader's broker epoch (clusterView.bounced).
+// state records the broker epoch of the leader it was elected with
+// (clusterView.bounced): a new election takes the leader's current one, a
+// change under the same leader epoch (an ISR change) keeps it — stamping
+// the current one there would pass a restarted leader off as the
+// incarnation that was elected.
 func (c *controller) writeStates(changes []stateChange) {
 	for i := range changes {
 		ch := &changes[i]
+		if _, p := c.view.partition(ch.tp); p != nil && p.hasState && !ch.create &&
+			p.state.Leader == ch.state.Leader && p.state.LeaderEpoch == ch.state.LeaderEpoch {
+			ch.state.LeaderBrokerEpoch = p.state.LeaderBrokerEpoch
+			continue
+		}
 		ch.state.LeaderBrokerEpoch = 0
 		if b, ok := c.view.brokers[ch.state.Leader]; ok {
 			ch.state.LeaderBrokerEpoch = b.Epoch
@@ -141,6 +152,10 @@ func (c *controller) applyCommits(commits []*stateCommit) {
 		p := cm.p
 		p.hasState, p.state, p.zkVersion = true, cm.change.state, cm.version
 		p.unsure, p.intended = false, nil
+		if cm.change.decided {
+			p.departed = nil
+		}
+		maps.DeleteFunc(p.departed, func(id int32, _ bool) bool { return !slices.Contains(p.state.ISR, id) })
 		ps := v.partitionState(cm.t, p)
 		ps.IsNew = cm.change.create
 		changed = append(changed, ps)
@@ -220,9 +235,16 @@ func (c *controller) statesReread(m *statesReread) {
 			// A replica that joined meanwhile was not told the partition
 			// (partitionsOn leaves unsure ones out): tell every live one.
 			c.broadcastState(t, p)
-			if c.pendingAlter[p.tp] != nil {
-				p.inFlight = true
-				c.writeStates([]stateChange{*want})
+			if pa := c.pendingAlter[p.tp]; pa != nil {
+				// Checked again: its leader may have restarted, or a
+				// member it adds died, while the outcome was unknown.
+				if code := c.checkAlter(t, p, pa.req); code != codeNone {
+					c.answerAlter(p.tp, code, nil)
+					p.dirty = true
+				} else {
+					p.inFlight = true
+					c.writeStates([]stateChange{*want})
+				}
 			} else {
 				p.dirty = true
 			}
@@ -281,39 +303,74 @@ func (c *controller) alterPartition(req *messages.AlterPartitionRequest, from an
 	case !p.inFlight && !p.unsure && sameMembers(newISR, p.state.ISR):
 		answer(codeNone, v.partitionState(t, p))
 		return
+	case c.pendingAlter[tp] != nil && sameAlter(c.pendingAlter[tp].req, req):
+		// The leader sent its proposal again while it is being written
+		// (it resends until answered): the answer goes to the latest
+		// sender. Refusing it would make the leader forget a proposal
+		// that is about to commit.
+		c.pendingAlter[tp].from = from
+		return
 	case p.inFlight || p.unsure || c.pendingAlter[tp] != nil:
 		answer(codeOperationNotAttempted, nil)
 		return
-	case p.zkVersion != req.PartitionEpoch:
-		answer(codeInvalidUpdateVersion, nil)
-		return
 	}
-	if !slices.Contains(newISR, req.BrokerId) {
-		answer(codeIneligibleReplica, nil)
+	if code := c.checkAlter(t, p, req); code != codeNone {
+		answer(code, nil)
 		return
-	}
-	for _, m := range req.NewIsrWithEpochs {
-		id := m.BrokerId
-		if !slices.Contains(p.replicas, id) {
-			answer(codeIneligibleReplica, nil)
-			return
-		}
-		if slices.Contains(p.state.ISR, id) {
-			continue
-		}
-		// A member being added must be a live broker, not shutting down,
-		// and the incarnation that fetched (KIP-903): a fetch of its
-		// previous incarnation must not bring a restarted broker back.
-		b, live := v.brokers[id]
-		if !live || v.shuttingDown[id] || m.BrokerEpoch != b.Epoch {
-			answer(codeIneligibleReplica, nil)
-			return
-		}
 	}
 	p.inFlight = true
 	c.pendingAlter[tp] = &pendingAlter{from: from, req: req}
 	c.writeStates([]stateChange{{tp: tp, state: cluster.LeaderAndIsr{Leader: p.state.Leader, LeaderEpoch: p.state.LeaderEpoch, ISR: slices.Clone(newISR)},
 		expected: p.zkVersion, why: "isr change requested by leader"}})
+}
+
+// checkAlter validates an ISR change against the partition's state: its
+// sender leads the current epoch (and is the incarnation elected), it is
+// made over the current version, and the members it adds are live, not
+// shutting down, and the incarnations that fetched (KIP-903: a fetch of a
+// previous incarnation must not bring a restarted broker back).
+func (c *controller) checkAlter(t *ctrlTopic, p *ctrlPartition, req *messages.AlterPartitionRequest) int32 {
+	v := c.view
+	switch {
+	case t.deleting || !p.hasState:
+		return codeUnknownTopicOrPart
+	case p.state.Leader != req.BrokerId || p.state.LeaderEpoch != req.LeaderEpoch || v.bounced(p.state):
+		return codeFencedLeaderEpoch
+	case p.zkVersion != req.PartitionEpoch:
+		return codeInvalidUpdateVersion
+	case !slices.Contains(req.NewIsr(), req.BrokerId):
+		return codeIneligibleReplica
+	}
+	for _, m := range req.NewIsrWithEpochs {
+		id := m.BrokerId
+		if !slices.Contains(p.replicas, id) {
+			return codeIneligibleReplica
+		}
+		if slices.Contains(p.state.ISR, id) {
+			continue
+		}
+		b, live := v.brokers[id]
+		if !live || v.shuttingDown[id] || m.BrokerEpoch != b.Epoch {
+			return codeIneligibleReplica
+		}
+	}
+	return codeNone
+}
+
+// sameAlter reports whether two AlterPartition requests propose the same
+// change: same leader, epochs, and members with their broker epochs.
+func sameAlter(a, b *messages.AlterPartitionRequest) bool {
+	if a.BrokerId != b.BrokerId || a.BrokerEpoch != b.BrokerEpoch || a.LeaderEpoch != b.LeaderEpoch || a.PartitionEpoch != b.PartitionEpoch ||
+		len(a.NewIsrWithEpochs) != len(b.NewIsrWithEpochs) {
+		return false
+	}
+	for i, m := range a.NewIsrWithEpochs {
+		o := b.NewIsrWithEpochs[i]
+		if m.BrokerId != o.BrokerId || m.BrokerEpoch != o.BrokerEpoch {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *controller) answerAlter(tp TopicPartition, code int32, st *messages.PartitionState) {

@@ -58,6 +58,14 @@ type ctrlPartition struct {
 	intended *stateChange
 	// dirty: something changed while inFlight; decide again afterwards.
 	dirty bool
+	// departed: ISR members whose incarnation ended (they died, or
+	// registered anew) before a decision could remove them — the
+	// partition had a write in flight or unsure. A restarted broker is
+	// live again by the time the partition is decided, and may have lost
+	// its unsynced tail: it must not lead or stay in the ISR on the
+	// strength of its predecessor's membership. Cleared by a decided
+	// write; pruned of members a committed ISR no longer holds.
+	departed map[int32]bool
 	// uncleanAllowed mirrors the topic's unclean.leader.election.enable.
 	uncleanAllowed bool
 }
@@ -87,6 +95,9 @@ type stateChange struct {
 	state    cluster.LeaderAndIsr
 	expected int32 // zkVersion expected (updates only)
 	why      string
+	// decided: made by decide from the view, so it accounts for every
+	// departed member (ctrlPartition.departed).
+	decided bool
 }
 
 // decide returns the write a partition needs, if any:
@@ -118,22 +129,29 @@ func (c *clusterView) decide(p *ctrlPartition) (stateChange, bool) {
 		return stateChange{tp: p.tp, create: true, state: cluster.LeaderAndIsr{Leader: leader, LeaderEpoch: 0, ISR: isr}, why: "new partition"}, true
 	}
 	st := p.state
-	if st.Leader < 0 || !c.eligible(st.Leader) || c.bounced(st) {
+	// stays: an ISR member that may stay in it. One that departed does
+	// not, unless no other member could lead: then, as for the last ISR
+	// member returning, it is elected (the ISR never empties).
+	stays := func(r int32) bool { return c.eligible(r) && !p.departed[r] }
+	if !slices.ContainsFunc(st.ISR, stays) {
+		stays = c.eligible
+	}
+	if st.Leader < 0 || !c.eligible(st.Leader) || c.bounced(st) || p.departed[st.Leader] {
 		var leader int32 = -1
 		for _, r := range p.replicas {
-			if slices.Contains(st.ISR, r) && c.eligible(r) {
+			if slices.Contains(st.ISR, r) && stays(r) {
 				leader = r
 				break
 			}
 		}
 		var isr []int32
 		why := "leader failed"
-		if c.bounced(st) {
+		if c.bounced(st) || p.departed[st.Leader] {
 			why = "leader restarted"
 		}
 		if leader >= 0 {
 			for _, r := range st.ISR {
-				if c.eligible(r) {
+				if stays(r) {
 					isr = append(isr, r)
 				}
 			}
@@ -162,7 +180,7 @@ func (c *clusterView) decide(p *ctrlPartition) (stateChange, bool) {
 		return stateChange{tp: p.tp, state: cluster.LeaderAndIsr{Leader: leader, LeaderEpoch: st.LeaderEpoch + 1, ISR: isr},
 			expected: p.zkVersion, why: why}, true
 	}
-	isr := slices.DeleteFunc(slices.Clone(st.ISR), func(r int32) bool { return !c.eligible(r) })
+	isr := slices.DeleteFunc(slices.Clone(st.ISR), func(r int32) bool { return !stays(r) && r != st.Leader })
 	if len(isr) != len(st.ISR) {
 		return stateChange{tp: p.tp, state: cluster.LeaderAndIsr{Leader: st.Leader, LeaderEpoch: st.LeaderEpoch + 1, ISR: isr},
 			expected: p.zkVersion, why: "replica left the isr"}, true
@@ -179,7 +197,7 @@ func (c *clusterView) preferredElection(p *ctrlPartition) (stateChange, bool) {
 	}
 	pref := p.replicas[0]
 	st := p.state
-	if st.Leader == pref || !c.eligible(pref) || !slices.Contains(st.ISR, pref) || st.Leader < 0 {
+	if st.Leader == pref || !c.eligible(pref) || p.departed[pref] || !slices.Contains(st.ISR, pref) || st.Leader < 0 {
 		return stateChange{}, false
 	}
 	return stateChange{tp: p.tp, state: cluster.LeaderAndIsr{Leader: pref, LeaderEpoch: st.LeaderEpoch + 1, ISR: slices.Clone(st.ISR)},

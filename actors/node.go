@@ -523,7 +523,7 @@ func (n *Node) Debug() string {
 		if c.role == roleLeader {
 			fmt.Fprintf(&b, " maximal %v pending %d", c.maximalISR(), len(c.pending))
 			if c.alter != nil {
-				fmt.Fprintf(&b, " proposing %v since %d (now %d)", c.alter.isr, c.alter.sentAt, c.ticks)
+				fmt.Fprintf(&b, " proposing %v over partition epoch %d", c.alter.isr, c.alter.base)
 			}
 			for _, id := range sortedKeys(c.followers) {
 				f := c.followers[id]

@@ -149,9 +149,11 @@ type followerProgress struct {
 
 // alterState is an ISR change in flight.
 type alterState struct {
-	isr    []int32
-	key    string
-	sentAt int64
+	isr []int32
+	key string
+	// base is the partition epoch the proposal was made in: the controller
+	// commits it only over that version, so a newer state settles it.
+	base int32
 }
 
 // pendingAck is an acks=all produce waiting for the high watermark.

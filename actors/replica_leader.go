@@ -51,13 +51,15 @@ func (r *replica) becomeLeader(st *messages.PartitionState) error {
 	} else {
 		// The same epoch with a newer partition epoch (an ISR change the
 		// controller made, e.g. a broker it found dead): followers keep
-		// their progress; a proposal the new state settled is done.
+		// their progress. A proposal made in an older partition epoch is
+		// settled: the controller commits one only over the version it was
+		// made in, so the new state either holds it or it never will.
 		for _, id := range st.Replicas {
 			if id != r.localID && r.followers[id] == nil {
 				r.followers[id] = &followerProgress{leo: -1, lastCaughtUp: r.ticks, lastFetch: r.ticks, brokerEpoch: -1}
 			}
 		}
-		if r.alter != nil && sameMembers(r.alter.isr, r.isr) {
+		if r.alter != nil && r.partitionEpoch > r.alter.base {
 			r.alter = nil
 		}
 	}
@@ -462,20 +464,14 @@ func (r *replica) wakeWaiters() {
 	r.waiters = r.waiters[:0]
 }
 
-// leaderTick: proposals that got no answer, and ISR shrink.
+// leaderTick: ISR shrink. A proposal without an answer is not given up
+// here: the controller may still commit it (its answer lost, or its write's
+// outcome unknown), so its members stay in the maximal ISR until an answer
+// or a newer state says otherwise; the replica manager resends it to the
+// controller until it is answered.
 func (r *replica) leaderTick() {
-	if r.alter != nil && r.ticks-r.alter.sentAt > alterTimeoutTicks {
-		r.log.Warn().Ints32("proposed", r.alter.isr).Msg("no answer to the ISR change; will propose again")
-		r.alter = nil
-	}
 	r.maybeShrinkISR()
 }
-
-// alterTimeoutTicks is how long a leader waits for an answer to an ISR
-// change before it may propose it again. The replica manager resends an
-// unanswered proposal to every new controller, so this only covers an
-// answer lost on the way.
-const alterTimeoutTicks = 60
 
 // refusedRetryTicks is how long a refused proposal waits before it is made
 // again unchanged. A refusal for a transient reason (a write in flight at
@@ -549,7 +545,7 @@ func (r *replica) proposeISR(isr []int32, why string, who int32) {
 	if key == r.refused && r.ticks-r.refusedAt < refusedRetryTicks {
 		return // refused in this very state: propose once per state
 	}
-	r.alter = &alterState{isr: isr, key: key, sentAt: r.ticks}
+	r.alter = &alterState{isr: isr, key: key, base: r.partitionEpoch}
 	r.log.Info().Str("change", why).Int32("replica", who).Ints32("isr", r.isr).Ints32("proposed", isr).
 		Int32("epoch", r.leaderEpoch).Msg("asking controller to change ISR")
 	r.emit(proposeISR{req: &messages.AlterPartitionRequest{
@@ -577,10 +573,15 @@ func (r *replica) alterPartitionDone(resp *messages.AlterPartitionResponse, err 
 			return
 		}
 		code := resp.GetErrorCode()
-		r.log.Warn().AnErr("err", err).Int32("code", code).Ints32("proposed", r.alter.isr).Msg("ISR change not committed")
-		if code != codeOperationNotAttempted && err == nil {
-			r.refused, r.refusedAt = r.alter.key, r.ticks
+		if err != nil || code == codeOperationNotAttempted {
+			// Not an answer to the proposal: the controller is busy with a
+			// write of this partition — maybe this very proposal, which may
+			// yet commit. It stays pending (and in the maximal ISR): the
+			// replica manager sends it again until it is answered.
+			return
 		}
+		r.log.Warn().Int32("code", code).Ints32("proposed", r.alter.isr).Msg("ISR change refused")
+		r.refused, r.refusedAt = r.alter.key, r.ticks
 		r.alter = nil
 		return
 	}

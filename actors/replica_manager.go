@@ -569,8 +569,14 @@ func (h *replicaHost) sendAlter(req *messages.AlterPartitionRequest) {
 
 func (h *replicaHost) alterAnswered(resp *messages.AlterPartitionResponse) {
 	tp := TopicPartition{resp.Topic, resp.Partition}
-	if resp.ErrorCode == codeNotController {
+	switch resp.ErrorCode {
+	case codeNotController:
 		return // kept: it goes to the next controller the metadata names
+	case codeOperationNotAttempted:
+		// The controller is writing this partition, maybe this very
+		// proposal: kept, and sent again until it is answered for good.
+		h.emit(toReplica{tp: tp, msg: &alterPartitionResult{resp: resp}})
+		return
 	}
 	delete(h.alters, tp)
 	hp := h.partitions[tp]

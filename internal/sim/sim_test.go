@@ -28,6 +28,7 @@ var regressions = []uint64{
 	1194, // a follower told "no leader" by one controller ignored the next, which named the leader at the same epoch
 	1356, // UpdateMetadata versions of a broker's earlier registration were taken for the current count: stale metadata for good
 	1407, // a broker whose re-registration's reply was lost answered pings with its old epoch and was evicted while reachable
+	2412, // an ISR change rewritten after its leader restarted stamped the new broker epoch on it: nobody led, no election followed
 }
 
 // TestSimRegressions replays the seeds that once found bugs.

@@ -119,6 +119,10 @@ func (h *controllerHarness) run(d *datadriven.TestData) {
 		if _, err := h.admin.CreateTopic(d.CmdArgs[0].Key, map[int32][]int32{0: idsArg(d, "replicas", nil)}, nil); err != nil {
 			h.t.Fatal(err)
 		}
+	case "delete-topic":
+		if err := h.admin.MarkTopicForDeletion(d.CmdArgs[0].Key); err != nil {
+			h.t.Fatal(err)
+		}
 	case "start":
 		h.effects(h.ctrl.start())
 	case "zk":

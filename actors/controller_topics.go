@@ -130,6 +130,13 @@ func (c *controller) topicsLoaded(m *topicsLoaded) {
 			continue
 		}
 		t, ok := v.topics[lt.info.Name]
+		if !ok && c.deletions[lt.info.Name] != nil {
+			// Marked for deletion before it was known here (created and
+			// deleted between two reads): the deletion removes its znodes;
+			// creating its partitions now would start replicas that no
+			// StopReplica ever reaches.
+			continue
+		}
 		if !ok {
 			t = c.addTopic(lt)
 			c.log.Info().Str("topic", t.name).Int("partitions", len(t.partitions)).Msg("new topic")

@@ -29,6 +29,7 @@ var regressions = []uint64{
 	1356, // UpdateMetadata versions of a broker's earlier registration were taken for the current count: stale metadata for good
 	1407, // a broker whose re-registration's reply was lost answered pings with its old epoch and was evicted while reachable
 	2412, // an ISR change rewritten after its leader restarted stamped the new broker epoch on it: nobody led, no election followed
+	2811, // a topic created and marked for deletion before the controller read it was created anyway: its replicas outlived its znodes
 }
 
 // TestSimRegressions replays the seeds that once found bugs.

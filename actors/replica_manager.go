@@ -116,8 +116,14 @@ type peerLink struct {
 	addr  string
 	epoch int64
 	// down: the link terminated and no Pong came from the peer since.
+	// While down the peer is pinged every peerPingEvery, and watched
+	// again once it answers: a link that came back must not be taken
+	// for down by a probe long after (a false second opinion).
 	down bool
 }
+
+// peerPingEvery is how often a peer whose link is down is pinged.
+const peerPingEvery = time.Second
 
 // hostProbe is a ProbeRequest waiting for the target's Pong.
 type hostProbe struct {
@@ -337,6 +343,13 @@ func (h *replicaHost) tick(nowMs int64) {
 			h.answerProbe(p, false)
 			return true
 		})
+	}
+	if every(peerPingEvery) {
+		for _, id := range sortedKeys(h.peers) {
+			if l := h.peers[id]; l.down {
+				h.emit(toPeer{addr: l.addr, msg: &messages.Ping{ControllerId: -1}})
+			}
+		}
 	}
 	if len(h.alters) > 0 && h.ticks%alterResendTicks == 0 {
 		for _, tp := range sortedTPs(h.alters) {
@@ -721,8 +734,10 @@ func (h *replicaHost) answerProbe(p *hostProbe, reachable bool) {
 
 // pong: a peer answered this host's ping.
 func (h *replicaHost) pong(m *messages.Pong) {
-	if l := h.peers[m.BrokerId]; l != nil && l.epoch == m.BrokerEpoch {
+	if l := h.peers[m.BrokerId]; l != nil && l.epoch == m.BrokerEpoch && l.down {
+		// Back: watched again, since the watch that saw it go ended.
 		l.down = false
+		h.emit(watchLink{addr: l.addr, name: ReplicaManagerName})
 	}
 	h.probes = slices.DeleteFunc(h.probes, func(p *hostProbe) bool {
 		if p.req.TargetId != m.BrokerId {

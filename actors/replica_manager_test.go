@@ -76,3 +76,42 @@ func TestHostResendsProposalsToNewController(t *testing.T) {
 		t.Fatal("an answered proposal is still kept")
 	}
 }
+
+// TestHostRechecksDownPeer (bug 4): a peer whose link went down is pinged
+// until it answers, and watched again then. Before, the link stayed known
+// down until some probe happened to ping it, and a probe long after a
+// blip was answered "unreachable" at once: a false second opinion, which
+// let one bad link of the controller's evict a healthy broker.
+func TestHostRechecksDownPeer(t *testing.T) {
+	h := newReplicaHost(replicaHostConfig{brokerID: 1, broker: config.DefaultBroker(), tickEvery: 100 * time.Millisecond, log: zerolog.Nop()})
+	h.step(&messages.UpdateMetadataRequest{ControllerId: 2, ControllerEpoch: 1, Full: true, Version: 1,
+		Brokers: []*messages.Broker{{Id: 1, ActorAddress: "a1", Epoch: 10}, {Id: 3, ActorAddress: "a3", Epoch: 30}}}, nil)
+	h.step(linkDown{addr: "a3"}, nil)
+	pinged, rewatched := false, false
+	for range 10 { // one second of ticks
+		for _, e := range h.step(managerTick{}, nil) {
+			if m, ok := e.(toPeer); ok && m.addr == "a3" {
+				_, pinged = m.msg.(*messages.Ping)
+			}
+		}
+	}
+	if !pinged {
+		t.Fatal("a peer whose link is down was not pinged within a second")
+	}
+	for _, e := range h.step(&messages.Pong{BrokerId: 3, BrokerEpoch: 30}, nil) {
+		if m, ok := e.(watchLink); ok && m.addr == "a3" {
+			rewatched = true
+		}
+	}
+	if !rewatched {
+		t.Fatal("a peer that answered again is not watched again")
+	}
+	// A probe now waits for the peer's answer instead of saying "down".
+	for _, e := range h.step(&messages.ProbeRequest{TargetId: 3, TargetAddress: "a3", TargetEpoch: 30, RequesterId: 2}, "ctrl") {
+		if m, ok := e.(reply); ok {
+			if r, ok := m.msg.(*messages.ProbeResponse); ok && !r.Reachable {
+				t.Fatal("probe answered unreachable on a link that came back")
+			}
+		}
+	}
+}

@@ -40,7 +40,7 @@ SEEDS ?= 2000
 # SIMTIME.
 test: test-deps build
 	$(GO) test -race -timeout 30m -count=1 $$($(GO) list ./... | grep -v '/internal/sim$$')
-	$(GO) test -timeout 30m -count=1 -v -run 'TestSim' ./internal/sim -simtime=$(SIMTIME)
+	$(GO) test -timeout 30m -count=1 -v -run 'TestSim(Regressions|Deterministic|Seeds)$$' ./internal/sim -simtime=$(SIMTIME)
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \

@@ -26,6 +26,7 @@ import (
 //	restart ID                  broker ID registers anew (a new broker epoch)
 //	kill ID                     broker ID's session expires (its registration goes)
 //	topic NAME replicas=1,2,3   create a topic with one partition
+//	delete-topic NAME           mark a topic for deletion
 //	start                       the controller competes for election
 //	zk [n=N] [fault=lost-after|lost-before|down]   run the next N queued jobs (default all, repeatedly)
 //	alter leader=L epoch=E pepoch=P isr=1,2,3 [bepochs=-1,5,cur]   an AlterPartition (cur: the registered epoch)

@@ -1,9 +1,12 @@
 package sim
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -197,7 +200,9 @@ func (b *simBroker) register() {
 }
 
 // crash kills the process: a process crash keeps what the page cache
-// holds; a power loss keeps only what was fsynced.
+// holds; a power loss keeps what was fsynced and, of a file's unsynced
+// appends, a prefix of any length (the pages the disk wrote before the
+// power went): often a torn batch at the end of a segment or index.
 func (b *simBroker) crash(powerLoss bool) {
 	w := b.w
 	if b.node == nil {
@@ -211,7 +216,7 @@ func (b *simBroker) crash(powerLoss bool) {
 	b.regEpoch = 0
 	b.regStarted = false
 	if powerLoss {
-		b.fs = b.fs.CrashClone()
+		b.fs = b.fs.CrashCloneWith(tornTails(w.rng.Uint64()))
 	}
 	b.held = nil
 	b.pending = map[actors.TopicPartition][]*pendingReply{}
@@ -485,6 +490,14 @@ func (b *simBroker) checkLinksLater() {
 		}
 		for _, rw := range slices.Clone(b.watches) {
 			t := w.broker(rw.target)
+			if rw.targetInc == 0 {
+				// Still connecting: connected if the target is there now,
+				// else the endpoint gives up in its own time.
+				if t.up() && !t.paused && w.net.reachable(b.id, rw.target) && w.net.reachable(rw.target, b.id) {
+					rw.targetInc = t.inc
+				}
+				continue
+			}
 			if t.inc != rw.targetInc || t.paused || !w.net.reachable(b.id, rw.target) || !w.net.reachable(rw.target, b.id) {
 				b.fireWatch(rw)
 			}
@@ -516,5 +529,24 @@ func (o observer) Deposing(id int32) {
 	w.tracef("b%d deposes controller b%d", o.b.id, id)
 	if !w.net.confirmed(o.b.id, id) {
 		w.fail("b%d deposed controller b%d on its own link's word (no other broker had trouble reaching it)", o.b.id, id)
+	}
+}
+
+// tornTails returns a CrashCloneWith keep function: each file keeps its
+// synced contents plus a prefix, drawn per file, of what was appended
+// since. It draws from the file's path and seed, not from the world's
+// source, since files are visited in map order.
+func tornTails(seed uint64) func(path string, synced, current []byte) []byte {
+	return func(path string, synced, current []byte) []byte {
+		if len(current) <= len(synced) || !bytes.HasPrefix(current, synced) {
+			return synced // nothing appended (or rewritten since): the synced bytes
+		}
+		h := fnv.New64a()
+		h.Write([]byte(path))
+		r := rand.New(rand.NewPCG(seed, h.Sum64()))
+		if r.IntN(2) == 0 {
+			return synced
+		}
+		return current[:len(synced)+r.IntN(len(current)-len(synced)+1)]
 	}
 }

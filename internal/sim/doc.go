@@ -14,7 +14,8 @@
 //     failure detection (a crashed peer resets its connections at once, a
 //     cut one is noticed after a keepalive timeout);
 //   - simulated disks (storage.MemFS): a process crash keeps the page cache,
-//     a power loss keeps only what was fsynced;
+//     a power loss keeps what was fsynced and a random prefix of each
+//     file's unsynced appends (torn batches at segment ends);
 //   - clients: idempotent producers with acks=all, plain producers with
 //     acks=1, consumers reading to the high watermark;
 //   - a nemesis that draws a fault schedule from the seed (nemesis.go).
@@ -30,8 +31,10 @@
 // no two records share an offset; replicas are byte-identical below the
 // high watermark; the high watermark a consumer sees never goes back; at
 // most one leader accepts writes per leader epoch; no duplicates from
-// idempotent producers; and liveness — every partition has a leader and a
-// full ISR within a bounded simulated time after the faults stop.
+// idempotent producers; no broker held failed and no controller deposed
+// on one link's word; deleted topics leave no znode, replica or directory;
+// and liveness — every partition has a leader and a full ISR within a
+// bounded simulated time after the faults stop.
 //
 // A failing run prints its seed, a one-line replay command and the trace.
 // Seeds that found bugs are kept as regression cases (sim_test.go).

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -201,14 +202,46 @@ func (b *Broker) ready() bool {
 	return ok && md.ControllerID >= 0 && b.reg != nil && me.Epoch == b.reg.BrokerEpoch()
 }
 
-// serveWhenReady starts accepting clients once the broker is ready (closing
-// ready then). The listener is bound from the start (its address is in the
+// awaitingElection reports whether a partition this broker is an in-sync
+// replica of has no leader: the controller elects one as soon as it has
+// seen the broker back (a restarted leader is elected again at a new
+// epoch), usually within milliseconds of listing it. Serving before then
+// would answer the first clients LEADER_NOT_AVAILABLE for a partition
+// about to have a leader.
+func (b *Broker) awaitingElection() bool {
+	for _, t := range b.replicas.Metadata().Topics {
+		for _, p := range t.Partitions {
+			if p != nil && p.Leader < 0 && slices.Contains(p.Isr, b.cfg.ID) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// electionWait bounds how long a ready broker waits for those elections: a
+// partition may stay offline (the controller cannot write, say), and the
+// rest must be served regardless.
+const electionWait = 5 * time.Second
+
+// serveWhenReady starts accepting clients once the broker is ready and the
+// elections it awaits are done or electionWait passed (closing ready then).
+// The listener is bound from the start (its address is in the
 // registration), so a client that connects early waits in the backlog
 // rather than being answered wrongly.
 func (b *Broker) serveWhenReady(ready chan<- struct{}) {
 	tick := time.NewTicker(100 * time.Millisecond) // a re-registration changes the epoch, not the metadata
 	defer tick.Stop()
-	for !b.ready() {
+	var listedAt time.Time
+	for {
+		if b.ready() {
+			if listedAt.IsZero() {
+				listedAt = time.Now()
+			}
+			if !b.awaitingElection() || time.Since(listedAt) >= electionWait {
+				break
+			}
+		}
 		select {
 		case <-b.replicas.Metadata().Changed():
 		case <-tick.C:

@@ -594,15 +594,12 @@ func (r *replica) truncate(offset int64) error {
 
 // recordReplicated updates producer state from batches appended as they
 // came from the leader (offsets already assigned).
+// The log validated them on append, so a walk error cannot happen here.
 func (r *replica) recordReplicated(records []byte) {
-	for b := records; len(b) >= storage.BatchHeaderSize; {
-		h, err := storage.ParseBatchHeader(b)
-		if err != nil || int(h.BatchLength)+12 > len(b) {
-			return
-		}
-		r.producers.update(&h, h.BaseOffset+int64(h.LastOffsetDelta))
-		b = b[int(h.BatchLength)+12:]
-	}
+	_ = eachBatch(records, func(h *storage.BatchHeader, _ []byte, _ bool) error {
+		r.producers.update(h, h.BaseOffset+int64(h.LastOffsetDelta))
+		return nil
+	})
 }
 
 // storageConfig maps a topic's effective config to the log's.

@@ -91,6 +91,12 @@ type controller struct {
 	// channels are what the controller owes each live broker (resent
 	// until acknowledged: controller_channel.go).
 	channels map[int32]*brokerChannel
+	// mailbox is the version of /admin/reassign_partitions last read (-1:
+	// none); mailboxDeleting: its deletion is in flight.
+	mailbox         int32
+	mailboxDeleting bool
+	// strays are replicas a reassignment removed, still to be deleted.
+	strays map[TopicPartition]*stray
 
 	out []effect
 }
@@ -256,6 +262,13 @@ func (c *controller) stepActive(msg any, from any) {
 		c.controlledShutdown(m, from)
 	case *messages.StopReplicaResponse:
 		c.stopReplicaAnswered(m)
+		c.strayStopped(m)
+	case *topicWritten:
+		c.topicWritten(m)
+	case *reassignmentsLoaded:
+		c.reassignmentsLoaded(m)
+	case *reassignmentsCleared:
+		c.reassignmentsCleared(m)
 	case linkDown:
 		c.brokerLinkDown(m.addr)
 	case *messages.Pong:
@@ -282,6 +295,8 @@ func (c *controller) becomeActive(m *electionTried) {
 	c.deletions = map[string]*deletion{}
 	c.watchRetryAt = map[string]int64{}
 	c.channels = map[int32]*brokerChannel{}
+	c.strays = map[TopicPartition]*stray{}
+	c.mailbox, c.mailboxDeleting = -1, false
 	c.shutdowns = nil
 	c.loaded, c.loadAttempt, c.loadRetryAt, c.rereadAt = false, 0, 0, 0
 	c.role = roleActive
@@ -331,8 +346,10 @@ func (c *controller) activeTick() {
 		// Partitions left dirty by a failed write (ZooKeeper unreachable)
 		// are decided again.
 		c.reconcileAll()
+		c.maybeClearMailbox()
 	}
 	c.livenessTick()
+	c.strayTick()
 	c.channelTick()
 	c.deletionTick()
 	if c.cfg.broker.AutoLeaderRebalance && c.ticks%c.ticksFor(c.cfg.broker.LeaderImbalanceInterval) == 0 {

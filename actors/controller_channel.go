@@ -141,7 +141,8 @@ func (c *controller) channelTick() {
 				// A partition deleted since (or being deleted, or of a topic
 				// deleted and created again) is not sent again: it would bring
 				// the old replica back.
-				if t, p := c.view.partition(tp); p == nil || t.deleting || !bytes.Equal(ch.pending[tp].TopicId, t.id[:]) {
+				// Nor to a broker a reassignment removed the replica from.
+				if t, p := c.view.partition(tp); p == nil || t.deleting || !bytes.Equal(ch.pending[tp].TopicId, t.id[:]) || !slices.Contains(p.replicas, id) {
 					delete(ch.pending, tp)
 					continue
 				}

@@ -45,16 +45,28 @@ func (c *controller) reconcileAll() {
 	}
 	creates := map[string][]stateChange{}
 	var updates []stateChange
+	topicChanges := map[string][]topicChange{}
 	c.view.each(true, func(t *ctrlTopic, p *ctrlPartition) {
 		if !p.dirty || p.inFlight || p.unsure {
 			return
 		}
 		p.dirty = false
 		ch, ok := c.view.decide(p)
-		if !ok {
+		if ok {
+			ch.decided = true
+		} else if t.writing || t.unsure {
+			if p.requested != nil || p.reassign != nil || p.tell {
+				p.dirty = true // after the topic's rewrite
+			}
+			return
+		} else if sc, tc := c.nextReassignStep(p); sc != nil {
+			ch = *sc
+		} else {
+			if tc != nil {
+				topicChanges[t.name] = append(topicChanges[t.name], *tc)
+			}
 			return
 		}
-		ch.decided = true
 		p.inFlight = true
 		if ch.create {
 			creates[t.name] = append(creates[t.name], ch)
@@ -64,6 +76,9 @@ func (c *controller) reconcileAll() {
 	})
 	for _, name := range sortedKeys(creates) {
 		c.writeStates(creates[name])
+	}
+	for _, name := range sortedKeys(topicChanges) {
+		c.writeTopic(c.view.topics[name], topicChanges[name])
 	}
 	if len(updates) > 0 {
 		c.writeStates(updates)
@@ -152,6 +167,10 @@ func (c *controller) applyCommits(commits []*stateCommit) {
 		p := cm.p
 		p.hasState, p.state, p.zkVersion = true, cm.change.state, cm.version
 		p.unsure, p.intended = false, nil
+		c.stepCommitted(p, cm.change.step)
+		if p.reassign != nil || p.requested != nil || p.tell {
+			p.dirty = true // the move's next step may be due
+		}
 		if cm.change.decided {
 			p.departed = nil
 		}
@@ -350,7 +369,7 @@ func (c *controller) checkAlter(t *ctrlTopic, p *ctrlPartition, req *messages.Al
 			continue
 		}
 		b, live := v.brokers[id]
-		if !live || v.shuttingDown[id] || m.BrokerEpoch != b.Epoch {
+		if !live || v.shuttingDown[id] || m.BrokerEpoch != b.Epoch || p.leaving(id) {
 			return codeIneligibleReplica
 		}
 	}

@@ -34,8 +34,11 @@ import (
 //	probe-answer from=ID target=ID reachable=true|false
 //	pong ID                     broker ID answered a ping
 //	ack ID                      broker ID acknowledges every LeaderAndIsr and UpdateMetadata sent to it
+//	stopped ID                  broker ID answers every StopReplica sent to it
+//	reassign NAME [replicas=2,3,4]  ask to move partition 0 of NAME (no replicas: cancel its move)
 //	tick [n=N]
 //	state                       the controller's view
+//	assignment                  partition 0 of t: replicas and move in the view and in ZooKeeper
 func TestControllerScripts(t *testing.T) {
 	datadriven.Walk(t, "testdata/controller", func(t *testing.T, path string) {
 		h := newControllerHarness(t)
@@ -181,6 +184,48 @@ func (h *controllerHarness) run(d *datadriven.TestData) {
 					BrokerEpoch: m.BrokerEpoch}, nil)
 			}
 		}
+	case "stopped":
+		var id int32
+		fmt.Sscan(d.CmdArgs[0].Key, &id)
+		var kept []any
+		for _, m := range h.sent[id] {
+			sr, ok := m.(*messages.StopReplicaRequest)
+			if !ok {
+				kept = append(kept, m)
+				continue
+			}
+			resp := &messages.StopReplicaResponse{BrokerId: id}
+			for _, p := range sr.Partitions {
+				resp.Partitions = append(resp.Partitions, &messages.PartitionError{Topic: p.Topic, Partition: p.Partition})
+			}
+			h.step(resp, nil)
+		}
+		h.sent[id] = kept
+	case "reassign":
+		if err := h.admin.SubmitReassignments([]cluster.Reassignment{{Topic: d.CmdArgs[0].Key, Partition: 0,
+			Replicas: idsArg(d, "replicas", nil)}}); err != nil {
+			h.t.Fatal(err)
+		}
+	case "assignment":
+		if _, p := h.ctrl.view.partition(TopicPartition{"t", 0}); p != nil {
+			h.printf("view: replicas %v", p.replicas)
+			if r := p.reassign; r != nil {
+				h.printf(" moving %v -> %v completing=%v", r.original, r.target, r.completing)
+			}
+			if p.requested != nil {
+				h.printf(" requested %v", p.requested.Replicas)
+			}
+			h.printf("\n")
+		}
+		if ti, err := h.admin.Topic("t"); err == nil {
+			h.printf("zookeeper: replicas %v adding %v removing %v\n", ti.Partitions[0], ti.AddingReplicas[0], ti.RemovingReplicas[0])
+		}
+		if ok, _, _ := h.admin.Conn().Exists(cluster.ReassignPartitionsPath); ok {
+			h.printf("zookeeper: %s exists\n", cluster.ReassignPartitionsPath)
+		}
+		for _, tp := range sortedTPs(h.ctrl.strays) {
+			h.printf("strays %s: %v\n", tp, sortedKeys(h.ctrl.strays[tp].brokers))
+		}
 	case "tick":
 		for range intArg(d, "n", 1) {
 			h.step(ctrlTick{}, nil)
@@ -321,7 +366,11 @@ func messageText(m any) string {
 	case *messages.Ping:
 		return "Ping"
 	case *messages.StopReplicaRequest:
-		return fmt.Sprintf("StopReplica(%d partitions)", len(m.Partitions))
+		if !m.Delete || len(m.Partitions) != 1 || m.Partitions[0].LeaderEpoch < 0 {
+			return fmt.Sprintf("StopReplica(%d partitions)", len(m.Partitions))
+		}
+		p := m.Partitions[0]
+		return fmt.Sprintf("StopReplica(delete %s-%d at epoch %d)", p.Topic, p.Partition, p.LeaderEpoch)
 	case *messages.ControlledShutdownResponse:
 		return fmt.Sprintf("ControlledShutdownResponse(code %d, %d still led)", m.ErrorCode, len(m.Remaining))
 	}

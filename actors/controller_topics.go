@@ -52,6 +52,7 @@ func (c *controller) clusterLoaded(m *clusterLoaded) {
 	for _, name := range snap.deletions {
 		c.startDeletion(name)
 	}
+	c.takeReassignments(snap.reassignments, snap.reassignVersion)
 	// The predecessor this broker saw die (confirmed by another broker) is
 	// dead: waiting for its ping to go unanswered would only delay its
 	// partitions' failover.
@@ -67,10 +68,11 @@ func (c *controller) clusterLoaded(m *clusterLoaded) {
 
 func (c *controller) addTopic(lt loadedTopic) *ctrlTopic {
 	v := c.view
-	t := &ctrlTopic{name: lt.info.Name, id: lt.info.ID, partitions: map[int32]*ctrlPartition{}, configs: lt.configs}
+	t := &ctrlTopic{name: lt.info.Name, id: lt.info.ID, partitions: map[int32]*ctrlPartition{}, configs: lt.configs, zkVersion: lt.info.ZkVersion}
 	unclean := c.uncleanAllowed(lt.configs)
 	for p, replicas := range lt.info.Partitions {
-		cp := &ctrlPartition{tp: TopicPartition{t.name, p}, replicas: slices.Clone(replicas), uncleanAllowed: unclean}
+		cp := &ctrlPartition{tp: TopicPartition{t.name, p}, replicas: slices.Clone(replicas), uncleanAllowed: unclean,
+			reassign: fromRecord(replicas, lt.info.AddingReplicas[p], lt.info.RemovingReplicas[p])}
 		if st, ok := lt.states[p]; ok {
 			cp.hasState, cp.state, cp.zkVersion = true, st, lt.versions[p]
 		}
@@ -101,6 +103,8 @@ func (c *controller) watchFired(kind, topic string) {
 		c.zk(&readDeletionsJob{reign: c.reign})
 	case "configs":
 		c.zk(&readConfigChangesJob{reign: c.reign, last: c.lastConfigChange})
+	case "reassignments":
+		c.zk(&readReassignmentsJob{reign: c.reign})
 	}
 }
 
@@ -147,6 +151,7 @@ func (c *controller) topicsLoaded(m *topicsLoaded) {
 		}
 		unclean := c.uncleanAllowed(lt.configs)
 		t.configs = lt.configs
+		c.topicReread(t, lt.info)
 		for _, p := range sortedKeys(lt.info.Partitions) {
 			if cp, ok := t.partitions[p]; ok {
 				cp.uncleanAllowed = unclean
@@ -221,8 +226,14 @@ func (c *controller) startDeletion(name string) {
 	c.log.Info().Str("topic", name).Msg("deleting topic")
 	d := &deletion{waiting: map[int32]bool{}}
 	for _, p := range t.partitions {
-		for _, id := range p.replicas {
+		for _, id := range p.allReplicas() {
 			d.waiting[id] = true
+		}
+		if s := c.strays[p.tp]; s != nil {
+			for id := range s.brokers {
+				d.waiting[id] = true
+			}
+			delete(c.strays, p.tp)
 		}
 	}
 	c.deletions[name] = d
@@ -247,9 +258,7 @@ func (c *controller) sendStopReplicas(name string) {
 		}
 		req := &messages.StopReplicaRequest{ControllerId: c.cfg.brokerID, ControllerEpoch: c.view.epoch, Delete: true}
 		for _, p := range t.sortedPartitions() {
-			if slices.Contains(p.replicas, id) {
-				req.Partitions = append(req.Partitions, &messages.StopPartition{Topic: name, Partition: p.tp.Partition, LeaderEpoch: -2})
-			}
+			req.Partitions = append(req.Partitions, &messages.StopPartition{Topic: name, Partition: p.tp.Partition, LeaderEpoch: -2})
 		}
 		c.emit(toBroker{to: b, msg: req})
 	}
@@ -326,7 +335,7 @@ func (c *controller) topicHasReplicaOn(name string, id int32) bool {
 		return false
 	}
 	for _, p := range t.partitions {
-		if slices.Contains(p.replicas, id) {
+		if slices.Contains(p.allReplicas(), id) {
 			return true
 		}
 	}

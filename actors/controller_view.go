@@ -38,6 +38,14 @@ type ctrlTopic struct {
 	partitions map[int32]*ctrlPartition
 	configs    map[string]string
 	deleting   bool
+	// zkVersion is the topic znode's version (for conditional rewrites).
+	zkVersion int32
+	// writing: a rewrite of the topic znode is in flight (changes are its
+	// partitions' parts, intended what it stores); unsure: its outcome is
+	// unknown and the znode is being read back.
+	writing, unsure bool
+	intended        *cluster.TopicInfo
+	changes         []topicChange
 }
 
 // ctrlPartition is one partition: assignment and committed state.
@@ -68,6 +76,12 @@ type ctrlPartition struct {
 	departed map[int32]bool
 	// uncleanAllowed mirrors the topic's unclean.leader.election.enable.
 	uncleanAllowed bool
+	// reassign is the move in progress (controller_reassign.go), requested
+	// a request read and not yet recorded in the topic znode; tell: the
+	// replica set changed and the replicas are yet to hear of it.
+	reassign  *reassignment
+	requested *cluster.Reassignment
+	tell      bool
 }
 
 func (c *clusterView) live(id int32) bool {
@@ -98,6 +112,8 @@ type stateChange struct {
 	// decided: made by decide from the view, so it accounts for every
 	// departed member (ctrlPartition.departed).
 	decided bool
+	// step: the step of a reassignment this write is.
+	step reassignStep
 }
 
 // decide returns the write a partition needs, if any:
@@ -217,16 +233,19 @@ func (c *clusterView) partitionState(t *ctrlTopic, p *ctrlPartition) *messages.P
 			offline = append(offline, r)
 		}
 	}
+	_, adding, removing := p.record()
 	return &messages.PartitionState{
-		Topic:           p.tp.Topic,
-		TopicId:         t.id[:],
-		Partition:       p.tp.Partition,
-		Leader:          leader,
-		LeaderEpoch:     p.state.LeaderEpoch,
-		Isr:             slices.Clone(p.state.ISR),
-		PartitionEpoch:  p.zkVersion,
-		Replicas:        slices.Clone(p.replicas),
-		OfflineReplicas: offline,
+		AddingReplicas:   slices.Clone(adding),
+		RemovingReplicas: slices.Clone(removing),
+		Topic:            p.tp.Topic,
+		TopicId:          t.id[:],
+		Partition:        p.tp.Partition,
+		Leader:           leader,
+		LeaderEpoch:      p.state.LeaderEpoch,
+		Isr:              slices.Clone(p.state.ISR),
+		PartitionEpoch:   p.zkVersion,
+		Replicas:         slices.Clone(p.replicas),
+		OfflineReplicas:  offline,
 	}
 }
 

@@ -183,6 +183,10 @@ type clusterSnapshot struct {
 	deletions []string
 	// lastConfigChange is the newest config change notification at load.
 	lastConfigChange string
+	// reassignments are the requests in /admin/reassign_partitions, at
+	// reassignVersion (-1: none).
+	reassignments   []cluster.Reassignment
+	reassignVersion int32
 }
 
 // configChangeExpiry is how old a processed config change notification
@@ -295,6 +299,12 @@ func (j *loadClusterJob) run(s *cluster.Store) (any, []watchArm) {
 	if len(changes) > 0 {
 		snap.lastConfigChange = changes[len(changes)-1]
 	}
+	rs, rv, rw, err := s.ReassignmentsW()
+	if err != nil {
+		return fail(err)
+	}
+	snap.reassignments, snap.reassignVersion = rs, rv
+	watches = append(watches, watchArm{ch: rw, fired: &ctrlWatchFired{reign: j.reign, kind: "reassignments"}})
 	return &clusterLoaded{reign: j.reign, snap: snap, attempt: j.attempt}, watches
 }
 
@@ -483,4 +493,66 @@ func readTopics(s *cluster.Store, reign int64, names []string) ([]loadedTopic, [
 		out = append(out, lt)
 	}
 	return out, watches
+}
+
+// --- reassignment ----------------------------------------------------------------
+
+type (
+	topicWritten struct {
+		reign   int64
+		topic   string
+		version int32
+		err     error
+	}
+	reassignmentsLoaded struct {
+		reign    int64
+		requests []cluster.Reassignment
+		version  int32
+		err      error
+	}
+	reassignmentsCleared struct {
+		reign int64
+		err   error
+	}
+)
+
+func (m *topicWritten) reignOf() int64         { return m.reign }
+func (m *reassignmentsLoaded) reignOf() int64  { return m.reign }
+func (m *reassignmentsCleared) reignOf() int64 { return m.reign }
+
+// writeTopicJob rewrites a topic znode (a move recorded or completed),
+// fenced by the controller epoch and conditional on the version read.
+type writeTopicJob struct {
+	reign   int64
+	epochZk int32
+	info    cluster.TopicInfo
+}
+
+func (j *writeTopicJob) run(s *cluster.Store) (any, []watchArm) {
+	v, err := s.UpdateTopicAssignment(j.epochZk, j.info)
+	return &topicWritten{reign: j.reign, topic: j.info.Name, version: v, err: err}, nil
+}
+
+// readReassignmentsJob reads /admin/reassign_partitions and watches it.
+type readReassignmentsJob struct{ reign int64 }
+
+func (j *readReassignmentsJob) run(s *cluster.Store) (any, []watchArm) {
+	rs, v, ch, err := s.ReassignmentsW()
+	if err != nil {
+		return &reassignmentsLoaded{reign: j.reign, err: err}, nil
+	}
+	return &reassignmentsLoaded{reign: j.reign, requests: rs, version: v},
+		[]watchArm{{ch: ch, fired: &ctrlWatchFired{reign: j.reign, kind: "reassignments"}}}
+}
+
+// deleteReassignmentsJob removes /admin/reassign_partitions once its
+// requests are recorded.
+type deleteReassignmentsJob struct {
+	reign   int64
+	epochZk int32
+	version int32
+}
+
+func (j *deleteReassignmentsJob) run(s *cluster.Store) (any, []watchArm) {
+	return &reassignmentsCleared{reign: j.reign, err: s.DeleteReassignments(j.epochZk, j.version)}, nil
 }

@@ -355,6 +355,9 @@ func (c *controller) topicReread(t *ctrlTopic, info cluster.TopicInfo) {
 		if !ok {
 			continue
 		}
+		if p.requested != nil || p.reassign != nil || p.tell {
+			p.dirty = true // a rewrite that did not happen is decided again
+		}
 		vrs, vadd, vrem := p.record()
 		if slices.Equal(rs, vrs) && slices.Equal(info.AddingReplicas[n], vadd) && slices.Equal(info.RemovingReplicas[n], vrem) {
 			continue

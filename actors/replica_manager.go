@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -550,6 +551,7 @@ func (h *replicaHost) updateMetadata(req *messages.UpdateMetadataRequest, from a
 	h.mdEpoch, h.mdCount, h.mdVersion = req.ControllerEpoch, req.BrokerEpoch, req.Version
 	h.md = h.md.apply(req)
 	h.emit(publish{md: h.md})
+	h.dropRemoved(req.Partitions)
 	h.watchPeers()
 	// Proposals waiting for a controller, or sent to one that is gone, go
 	// to the new one now rather than after a timeout.
@@ -557,6 +559,30 @@ func (h *replicaHost) updateMetadata(req *messages.UpdateMetadataRequest, from a
 		for _, tp := range sortedTPs(h.alters) {
 			h.sendAlter(h.alters[tp])
 		}
+	}
+}
+
+// dropRemoved stops and deletes the replicas a reassignment moved off this
+// broker, as the metadata tells: the partition (same topic id), at its
+// leader epoch or a newer one, no longer lists this broker. The controller
+// also sends them a StopReplica, but forgets it if it fails over before
+// the broker answers; the full UpdateMetadata a new controller sends every
+// broker catches those (KRaft brokers find their stray replicas the same
+// way).
+func (h *replicaHost) dropRemoved(parts []*messages.PartitionState) {
+	for _, ps := range parts {
+		tp := TopicPartition{ps.Topic, ps.Partition}
+		hp := h.partitions[tp]
+		if hp == nil || hp.state == nil || !bytes.Equal(hp.state.TopicId, ps.TopicId) || ps.LeaderEpoch < hp.state.LeaderEpoch ||
+			slices.Contains(ps.Replicas, h.cfg.brokerID) || slices.Contains(ps.AddingReplicas, h.cfg.brokerID) {
+			continue
+		}
+		h.log.Info().Str("topic", tp.Topic).Int32("partition", tp.Partition).Ints32("replicas", ps.Replicas).
+			Msg("replica moved off this broker; deleting it")
+		h.unfollow(tp, hp)
+		delete(h.partitions, tp)
+		delete(h.alters, tp)
+		h.emit(stopReplica{tp: tp, delete: true, hosted: true})
 	}
 }
 

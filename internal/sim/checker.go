@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/troupe-mq/troupe/actors"
+	"github.com/troupe-mq/troupe/cluster"
 )
 
 // history is what the clients saw, for the checker.
@@ -115,10 +116,21 @@ func (w *World) converged() (bool, string) {
 			return false, fmt.Sprintf("deleted topic %s still in ZooKeeper", name)
 		}
 	}
+	if ok, _, _ := w.zk.admin.Conn().Exists(cluster.ReassignPartitionsPath); ok {
+		return false, "reassignment requests not taken"
+	}
 	for _, t := range w.topics() {
+		if len(t.Moving) > 0 {
+			return false, fmt.Sprintf("%s: partitions %v still moving", t.Name, slices.Sorted(mapsKeys(t.Moving)))
+		}
 		for _, p := range slices.Sorted(mapsKeys(t.Partitions)) {
 			tp := actors.TopicPartition{Topic: t.Name, Partition: p}
 			replicas := t.Partitions[p]
+			for _, b := range w.brokers {
+				if _, ok := b.node.Replica(tp); ok && !slices.Contains(replicas, b.id) {
+					return false, fmt.Sprintf("%s: broker %d still holds a replica a move removed", tp, b.id)
+				}
+			}
 			var leader *actors.ReplicaState
 			states := map[int32]actors.ReplicaState{}
 			for _, id := range replicas {

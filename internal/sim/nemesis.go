@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/troupe-mq/troupe/actors"
+	"github.com/troupe-mq/troupe/cluster"
 )
 
 // NemesisConfig selects the faults a run may draw.
@@ -18,12 +19,15 @@ type NemesisConfig struct {
 	PreferredElections bool
 	// SlowNetwork adds up to 30 ms to messages between brokers at times.
 	SlowNetwork bool
+	// Reassign moves partitions (KIP-455), changing their replication
+	// factor between 2 and 3, and cancels moves under way.
+	Reassign bool
 }
 
 // AllFaults enables every fault.
 func AllFaults() NemesisConfig {
 	return NemesisConfig{Crash: true, PowerLoss: true, Pause: true, Partition: true, ZKOutage: true, ZKLoss: true, ZKExpiry: true,
-		ControllerMove: true, ControlledShutdown: true, AddPartitions: true, TopicChurn: true, PreferredElections: true, SlowNetwork: true}
+		ControllerMove: true, ControlledShutdown: true, AddPartitions: true, TopicChurn: true, PreferredElections: true, SlowNetwork: true, Reassign: true}
 }
 
 // nemesis draws the fault schedule from the world's random source.
@@ -79,6 +83,8 @@ func (n *nemesis) step() {
 		{"add partitions", 1, cfg.AddPartitions && !n.added, n.addPartitions},
 		{"topic churn", 1, cfg.TopicChurn && len(n.churned) < 4, n.topicChurn},
 		{"slow network", 1, cfg.SlowNetwork, n.slowNetwork},
+		// Last, so that runs without it draw exactly as before it existed.
+		{"reassign", 3, cfg.Reassign, n.reassign},
 	}
 	total := 0
 	for _, f := range faults {
@@ -323,6 +329,33 @@ func (n *nemesis) topicChurn() {
 	})
 }
 
+// reassign asks for a partition of the configured topics to move: to two
+// random brokers when it has three replicas, to all three (in a random
+// order) when it has two; now and then it cancels the move instead.
+func (n *nemesis) reassign() {
+	w := n.w
+	t := w.cfg.Topics[w.rng.IntN(len(w.cfg.Topics))]
+	info, err := w.zk.admin.Topic(t.Name)
+	if err != nil {
+		return
+	}
+	p := int32(w.rng.IntN(len(info.Partitions)))
+	r := cluster.Reassignment{Topic: t.Name, Partition: p}
+	if len(info.AddingReplicas[p]) == 0 && len(info.RemovingReplicas[p]) == 0 || w.chance(0.7) {
+		ids := n.ids()
+		w.rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+		cur := slices.DeleteFunc(slices.Clone(info.Partitions[p]), func(id int32) bool { return slices.Contains(info.AddingReplicas[p], id) })
+		if len(cur) >= 3 {
+			ids = ids[:2]
+		}
+		r.Replicas = ids
+	}
+	w.tracef("nemesis: reassign %s-%d to %v (empty: cancel)", t.Name, p, r.Replicas)
+	if err := w.zk.admin.SubmitReassignments([]cluster.Reassignment{r}); err != nil {
+		w.tracef("nemesis: reassign: %v", err)
+	}
+}
+
 func (n *nemesis) slowNetwork() {
 	w := n.w
 	d := w.jitter(time.Second, 5*time.Second)
@@ -435,7 +468,18 @@ func (w *World) topics() []topicNow {
 		if err != nil {
 			continue
 		}
-		out = append(out, topicNow{Name: t.Name, Partitions: info.Partitions, FlushMessages: t.FlushMessages})
+		moving := map[int32]bool{}
+		for p, r := range info.AddingReplicas {
+			if len(r) > 0 || len(info.RemovingReplicas[p]) > 0 {
+				moving[p] = true
+			}
+		}
+		for p, r := range info.RemovingReplicas {
+			if len(r) > 0 {
+				moving[p] = true
+			}
+		}
+		out = append(out, topicNow{Name: t.Name, Partitions: info.Partitions, FlushMessages: t.FlushMessages, Moving: moving})
 	}
 	return out
 }
@@ -444,4 +488,6 @@ type topicNow struct {
 	Name          string
 	Partitions    map[int32][]int32
 	FlushMessages bool
+	// Moving are partitions with a reassignment in progress.
+	Moving map[int32]bool
 }

@@ -46,6 +46,9 @@ type Admin interface {
 	TopicConfig(name string) (map[string]string, error)
 	// SetTopicConfig replaces a topic's config overrides.
 	SetTopicConfig(name string, configs map[string]string) error
+	// SubmitReassignments asks the controller to move partitions (empty
+	// replicas: cancel the move).
+	SubmitReassignments(rs []cluster.Reassignment) error
 }
 
 // ProducerIDAllocator hands out producer ids for InitProducerId.

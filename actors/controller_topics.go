@@ -73,6 +73,11 @@ func (c *controller) addTopic(lt loadedTopic) *ctrlTopic {
 	for p, replicas := range lt.info.Partitions {
 		cp := &ctrlPartition{tp: TopicPartition{t.name, p}, replicas: slices.Clone(replicas), uncleanAllowed: unclean,
 			reassign: fromRecord(replicas, lt.info.AddingReplicas[p], lt.info.RemovingReplicas[p])}
+		// A move taken over from another controller is told again at a new
+		// epoch: the leader may never have heard of its replica set (the
+		// predecessor's bump was fenced, or lost with it), and would refuse
+		// the new replicas' fetches for good.
+		cp.tell = cp.reassign != nil
 		if st, ok := lt.states[p]; ok {
 			cp.hasState, cp.state, cp.zkVersion = true, st, lt.versions[p]
 		}

@@ -38,8 +38,9 @@ var regressions = []uint64{
 // moveRegressions are seeds that found bugs with the nemesis moving
 // partitions.
 var moveRegressions = []uint64{
-	48,  // a replica removed while its broker was unreachable, and the controller then failed over: never deleted
-	277, // a topic rewrite lost before it applied left the move's request pending for good: the mailbox never went
+	48,   // a replica removed while its broker was unreachable, and the controller then failed over: never deleted
+	277,  // a topic rewrite lost before it applied left the move's request pending for good: the mailbox never went
+	2093, // a move taken over by a new controller was never told at a new epoch: its leader refused the new replica for good
 }
 
 // TestSimRegressions replays the seeds that once found bugs.

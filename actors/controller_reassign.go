@@ -211,22 +211,19 @@ func (c *controller) nextReassignStep(p *ctrlPartition) (*stateChange, *topicCha
 		}
 		return nil, &topicChange{p: p, reassign: r, replicas: rs, request: p.requested}
 	}
-	r := p.reassign
-	if r == nil {
-		if p.tell && p.hasState && st.Leader >= 0 {
-			return &stateChange{tp: p.tp, state: cluster.LeaderAndIsr{Leader: st.Leader, LeaderEpoch: st.LeaderEpoch + 1, ISR: slices.Clone(st.ISR)},
-				expected: p.zkVersion, why: "replica set changed", step: stepTell}, nil
+	// tell bumps the epoch so the replicas learn a changed replica set
+	// (nothing to tell while nobody leads: the election will).
+	tell := func() (*stateChange, *topicChange) {
+		if !p.tell || !p.hasState || st.Leader < 0 {
+			p.tell = false
+			return nil, nil
 		}
-		p.tell = false
-		return nil, nil
+		return &stateChange{tp: p.tp, state: cluster.LeaderAndIsr{Leader: st.Leader, LeaderEpoch: st.LeaderEpoch + 1, ISR: slices.Clone(st.ISR)},
+			expected: p.zkVersion, why: "replica set changed", step: stepTell}, nil
 	}
-	if !p.hasState || !subset(r.target, st.ISR) {
-		if p.tell && p.hasState && st.Leader >= 0 {
-			return &stateChange{tp: p.tp, state: cluster.LeaderAndIsr{Leader: st.Leader, LeaderEpoch: st.LeaderEpoch + 1, ISR: slices.Clone(st.ISR)},
-				expected: p.zkVersion, why: "reassignment: replicas added", step: stepTell}, nil
-		}
-		p.tell = false
-		return nil, nil // waiting for the target to join the ISR
+	r := p.reassign
+	if r == nil || !p.hasState || !subset(r.target, st.ISR) {
+		return tell() // no move, or waiting for the target to join the ISR
 	}
 	leader := electWithin(r.target, st.ISR)
 	if !r.completing || leader != st.Leader || !subset(st.ISR, r.target) {

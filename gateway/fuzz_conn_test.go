@@ -34,7 +34,7 @@ func (fuzzAdmin) MarkTopicForDeletion(string) error  { return cluster.ErrUnknown
 func (fuzzAdmin) AddPartitions(string, map[int32][]int32) error {
 	return cluster.ErrUnknownTopic
 }
-func (fuzzAdmin) TopicConfig(string) (map[string]string, error) { return nil, cluster.ErrUnknownTopic }
+func (fuzzAdmin) TopicConfig(string) (map[string]string, error)    { return nil, cluster.ErrUnknownTopic }
 func (fuzzAdmin) SubmitReassignments([]cluster.Reassignment) error { return cluster.ErrUnknownTopic }
 func (fuzzAdmin) SetTopicConfig(string, map[string]string) error {
 	return cluster.ErrUnknownTopic

@@ -334,6 +334,10 @@ func (b *Broker) Kill() {
 	b.forget(proc)
 }
 
+// raceExitCode is how a binary built with -race exits after reporting a
+// data race.
+const raceExitCode = 66
+
 // Stop sends SIGTERM and waits for the exit; the test fails unless the
 // broker exits with code 0 within the stop timeout (it is killed then).
 func (b *Broker) Stop() {
@@ -344,7 +348,11 @@ func (b *Broker) Stop() {
 		return
 	}
 	if code != 0 {
-		b.t.Errorf("harness: broker %d exited with code %d after SIGTERM\n%s", b.opts.ID, code, b.Tail(40))
+		lines := 40
+		if code == raceExitCode {
+			lines = 400 // the whole race report, both stacks
+		}
+		b.t.Errorf("harness: broker %d exited with code %d after SIGTERM\n%s", b.opts.ID, code, b.Tail(lines))
 	}
 }
 

@@ -55,7 +55,7 @@ func (c *controller) reconcileAll() {
 		if ok {
 			ch.decided = true
 		} else if t.writing || t.unsure {
-			if p.requested != nil || p.reassign != nil || p.tell {
+			if p.moving() {
 				p.dirty = true // after the topic's rewrite
 			}
 			return
@@ -168,7 +168,7 @@ func (c *controller) applyCommits(commits []*stateCommit) {
 		p.hasState, p.state, p.zkVersion = true, cm.change.state, cm.version
 		p.unsure, p.intended = false, nil
 		c.stepCommitted(p, cm.change.step)
-		if p.reassign != nil || p.requested != nil || p.tell {
+		if p.moving() {
 			p.dirty = true // the move's next step may be due
 		}
 		if cm.change.decided {

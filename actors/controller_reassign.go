@@ -120,6 +120,10 @@ func fromRecord(replicas, adding, removing []int32) *reassignment {
 	return &reassignment{original: minus(replicas, adding), target: minus(replicas, removing)}
 }
 
+// moving reports whether p has a move step that may be due: a request to
+// record, a move under way, or a replica set to tell.
+func (p *ctrlPartition) moving() bool { return p.requested != nil || p.reassign != nil || p.tell }
+
 // allReplicas is every broker that may hold a replica of p: its replicas,
 // and while it moves, the original and target ones.
 func (p *ctrlPartition) allReplicas() []int32 {
@@ -352,7 +356,7 @@ func (c *controller) topicReread(t *ctrlTopic, info cluster.TopicInfo) {
 		if !ok {
 			continue
 		}
-		if p.requested != nil || p.reassign != nil || p.tell {
+		if p.moving() {
 			p.dirty = true // a rewrite that did not happen is decided again
 		}
 		vrs, vadd, vrem := p.record()
@@ -482,10 +486,13 @@ func (c *controller) addStrays(p *ctrlPartition, ids []int32) {
 // delete them; the ones that are down are asked when they return.
 func (c *controller) sendStrayStops(tp TopicPartition) {
 	s := c.strays[tp]
-	_, p := c.view.partition(tp)
+	t, p := c.view.partition(tp)
 	if s == nil || p == nil {
-		delete(c.strays, tp)
+		delete(c.strays, tp) // the topic is gone: its deletion stopped them
 		return
+	}
+	if t.deleting {
+		return // the deletion's StopReplicas cover them
 	}
 	s.sentTick = c.ticks
 	for _, id := range sortedKeys(s.brokers) {

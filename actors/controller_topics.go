@@ -236,9 +236,8 @@ func (c *controller) startDeletion(name string) {
 		}
 		if s := c.strays[p.tp]; s != nil {
 			for id := range s.brokers {
-				d.waiting[id] = true
+				d.waiting[id] = true // its StopReplica now comes with the deletion's
 			}
-			delete(c.strays, p.tp)
 		}
 	}
 	c.deletions[name] = d
@@ -263,7 +262,9 @@ func (c *controller) sendStopReplicas(name string) {
 		}
 		req := &messages.StopReplicaRequest{ControllerId: c.cfg.brokerID, ControllerEpoch: c.view.epoch, Delete: true}
 		for _, p := range t.sortedPartitions() {
-			req.Partitions = append(req.Partitions, &messages.StopPartition{Topic: name, Partition: p.tp.Partition, LeaderEpoch: -2})
+			if slices.Contains(p.allReplicas(), id) || c.strays[p.tp] != nil && c.strays[p.tp].brokers[id] {
+				req.Partitions = append(req.Partitions, &messages.StopPartition{Topic: name, Partition: p.tp.Partition, LeaderEpoch: -2})
+			}
 		}
 		c.emit(toBroker{to: b, msg: req})
 	}

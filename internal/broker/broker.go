@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/remote"
 	"github.com/rs/zerolog"
 
 	"github.com/troupe-mq/troupe/actors"
@@ -59,7 +58,7 @@ type Broker struct {
 	cfg      Config
 	log      zerolog.Logger
 	system   *actor.ActorSystem
-	remote   *remote.Remote
+	remote   *remoting
 	conn     cluster.Conn
 	store    *cluster.Store
 	reg      *cluster.Registration

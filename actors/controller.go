@@ -97,6 +97,9 @@ type controller struct {
 	mailboxDeleting bool
 	// strays are replicas a reassignment removed, still to be deleted.
 	strays map[TopicPartition]*stray
+	// moveLoad counts the data-copying moves in flight per broker during
+	// one reconcile pass (nil outside one; see admitMove).
+	moveLoad map[int32]int
 
 	out []effect
 }
@@ -217,6 +220,10 @@ func (c *controller) step(msg any, from any) []effect {
 	}
 	if r, ok := msg.(reigned); ok && r.reignOf() != c.reign {
 		return nil // a result or watch of an earlier reign
+	}
+	if m, ok := msg.(*BrokerConfigChanged); ok {
+		c.brokerConfigChanged(m)
+		return c.drain()
 	}
 	if c.role == roleActive {
 		c.stepActive(msg, from)

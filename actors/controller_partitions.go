@@ -46,6 +46,8 @@ func (c *controller) reconcileAll() {
 	creates := map[string][]stateChange{}
 	var updates []stateChange
 	topicChanges := map[string][]topicChange{}
+	c.moveLoad = nil
+	defer func() { c.moveLoad = nil }()
 	c.view.each(true, func(t *ctrlTopic, p *ctrlPartition) {
 		if !p.dirty || p.inFlight || p.unsure {
 			return

@@ -213,6 +213,9 @@ func (c *controller) nextReassignStep(p *ctrlPartition) (*stateChange, *topicCha
 			return &stateChange{tp: p.tp, state: cluster.LeaderAndIsr{Leader: leader, LeaderEpoch: st.LeaderEpoch + 1, ISR: isr},
 				expected: p.zkVersion, why: "reassignment: unwanted replicas leave the isr", step: stepPrune}, nil
 		}
+		if r != nil && p.reassign == nil && !c.admitMove(r) {
+			return nil, nil // waits for a slot (num.concurrent.partition.movements.per.broker)
+		}
 		return nil, &topicChange{p: p, reassign: r, replicas: rs, request: p.requested}
 	}
 	// tell bumps the epoch so the replicas learn a changed replica set
@@ -239,6 +242,54 @@ func (c *controller) nextReassignStep(p *ctrlPartition) (*stateChange, *topicCha
 			expected: p.zkVersion, why: "reassignment: completing", step: stepComplete}, nil
 	}
 	return nil, &topicChange{p: p, replicas: slices.Clone(r.target), complete: true}
+}
+
+// movers are the brokers a move copies data to or drops it from.
+func movers(r *reassignment) []int32 {
+	return union(minus(r.target, r.original), minus(r.original, r.target))
+}
+
+// admitMove decides whether a requested move that copies data may start
+// now: every broker it adds or removes a replica on is in fewer than
+// num.concurrent.partition.movements.per.broker moves (Cruise Control's
+// bound; Kafka starts every move at once). A move that waits stays
+// requested, in the mailbox, and is decided again when a move ends or the
+// bound changes. The moves in flight are counted once per reconcile pass
+// (c.moveLoad), including those whose topic rewrite is in flight. Moves
+// that only reorder replicas, cancel, or replace a move under way are not
+// bounded: they never add a copy.
+func (c *controller) admitMove(r *reassignment) bool {
+	if c.moveLoad == nil {
+		c.moveLoad = map[int32]int{}
+		count := func(r *reassignment) {
+			for _, id := range movers(r) {
+				c.moveLoad[id]++
+			}
+		}
+		c.view.each(false, func(t *ctrlTopic, p *ctrlPartition) {
+			if p.reassign != nil {
+				count(p.reassign)
+			}
+		})
+		for _, name := range sortedKeys(c.view.topics) {
+			for _, ch := range c.view.topics[name].changes {
+				if ch.reassign != nil && ch.p.reassign == nil {
+					count(ch.reassign)
+				}
+			}
+		}
+	}
+	bound := max(1, c.cfg.broker.MaxMovesPerBroker)
+	ids := movers(r)
+	for _, id := range ids {
+		if c.moveLoad[id] >= bound {
+			return false
+		}
+	}
+	for _, id := range ids {
+		c.moveLoad[id]++
+	}
+	return true
 }
 
 // stepCommitted updates a partition's move after a state write of it
@@ -307,12 +358,16 @@ func (c *controller) topicWritten(m *topicWritten) {
 // topicCommitted applies a topic rewrite known to be in ZooKeeper.
 func (c *controller) topicCommitted(t *ctrlTopic) {
 	var told []*messages.PartitionState
+	ended := false // a move ended (completed or cancelled): waiting ones may start
 	for _, ch := range t.changes {
 		p := ch.p
 		if t.partitions[p.tp.Partition] != p {
 			continue
 		}
 		old, held := p.replicas, p.allReplicas()
+		if p.reassign != nil && ch.reassign == nil {
+			ended = true
+		}
 		p.reassign, p.replicas = ch.reassign, slices.Clone(ch.replicas)
 		if ch.request != nil && p.requested == ch.request {
 			p.requested = nil
@@ -332,6 +387,9 @@ func (c *controller) topicCommitted(t *ctrlTopic) {
 	t.changes, t.intended, t.unsure = nil, nil, false
 	if len(told) > 0 {
 		c.sendUpdateMetadata(told, nil, false)
+	}
+	if ended {
+		c.markDirty(func(p *ctrlPartition) bool { return p.requested != nil })
 	}
 	c.maybeClearMailbox()
 }

@@ -25,20 +25,21 @@ import (
 //	broker ID...                register brokers (their sessions stay open)
 //	restart ID                  broker ID registers anew (a new broker epoch)
 //	kill ID                     broker ID's session expires (its registration goes)
-//	topic NAME replicas=1,2,3   create a topic with one partition
+//	topic NAME replicas=1,2,3 [partitions=N]   create a topic (N partitions, default 1, all on replicas)
+//	broker-config KEY=VALUE...  the controller's broker takes these dynamic broker configs
 //	delete-topic NAME           mark a topic for deletion
 //	start                       the controller competes for election
 //	zk [n=N] [fault=lost-after|lost-before|down]   run the next N queued jobs (default all, repeatedly)
-//	alter leader=L epoch=E pepoch=P isr=1,2,3 [bepochs=-1,5,cur]   an AlterPartition (cur: the registered epoch)
+//	alter leader=L epoch=E pepoch=P isr=1,2,3 [bepochs=-1,5,cur] [partition=N]   an AlterPartition of t (cur: the registered epoch)
 //	link-down ID                the controller's link to broker ID terminated
 //	probe-answer from=ID target=ID reachable=true|false
 //	pong ID                     broker ID answered a ping
 //	ack ID                      broker ID acknowledges every LeaderAndIsr and UpdateMetadata sent to it
 //	stopped ID                  broker ID answers every StopReplica sent to it
-//	reassign NAME [replicas=2,3,4]  ask to move partition 0 of NAME (no replicas: cancel its move)
+//	reassign NAME [partition=N] [replicas=2,3,4]  ask to move a partition of NAME (default 0; no replicas: cancel its move)
 //	tick [n=N]
 //	state                       the controller's view
-//	assignment                  partition 0 of t: replicas and move in the view and in ZooKeeper
+//	assignment [partition=N]    a partition of t (default 0): replicas and move in the view and in ZooKeeper
 func TestControllerScripts(t *testing.T) {
 	datadriven.Walk(t, "testdata/controller", func(t *testing.T, path string) {
 		h := newControllerHarness(t)
@@ -120,9 +121,25 @@ func (h *controllerHarness) run(d *datadriven.TestData) {
 		fmt.Sscan(d.CmdArgs[0].Key, &id)
 		h.brokers[id].Expire()
 	case "topic":
-		if _, err := h.admin.CreateTopic(d.CmdArgs[0].Key, map[int32][]int32{0: idsArg(d, "replicas", nil)}, nil); err != nil {
+		assign := map[int32][]int32{}
+		for p := range intArg(d, "partitions", 1) {
+			assign[int32(p)] = idsArg(d, "replicas", nil)
+		}
+		if _, err := h.admin.CreateTopic(d.CmdArgs[0].Key, assign, nil); err != nil {
 			h.t.Fatal(err)
 		}
+	case "broker-config":
+		// broker-config key=value…: the controller's broker takes new
+		// dynamic broker configs.
+		settings := map[string]string{}
+		for _, a := range d.CmdArgs {
+			settings[a.Key] = a.Vals[0]
+		}
+		b, err := h.ctrl.cfg.broker.WithDynamic(settings, nil)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		h.step(&BrokerConfigChanged{Broker: b}, nil)
 	case "delete-topic":
 		if err := h.admin.MarkTopicForDeletion(d.CmdArgs[0].Key); err != nil {
 			h.t.Fatal(err)
@@ -151,7 +168,7 @@ func (h *controllerHarness) run(d *datadriven.TestData) {
 			}
 			members = append(members, &messages.BrokerState{BrokerId: id, BrokerEpoch: e})
 		}
-		h.step(&messages.AlterPartitionRequest{BrokerId: int32(intArg(d, "leader", 1)), Topic: "t", Partition: 0,
+		h.step(&messages.AlterPartitionRequest{BrokerId: int32(intArg(d, "leader", 1)), Topic: "t", Partition: int32(intArg(d, "partition", 0)),
 			LeaderEpoch: int32(intArg(d, "epoch", 0)), PartitionEpoch: int32(intArg(d, "pepoch", 0)), NewIsrWithEpochs: members},
 			fmt.Sprintf("broker %d", intArg(d, "leader", 1)))
 	case "link-down":
@@ -202,12 +219,13 @@ func (h *controllerHarness) run(d *datadriven.TestData) {
 		}
 		h.sent[id] = kept
 	case "reassign":
-		if err := h.admin.SubmitReassignments([]cluster.Reassignment{{Topic: d.CmdArgs[0].Key, Partition: 0,
+		if err := h.admin.SubmitReassignments([]cluster.Reassignment{{Topic: d.CmdArgs[0].Key, Partition: int32(intArg(d, "partition", 0)),
 			Replicas: idsArg(d, "replicas", nil)}}); err != nil {
 			h.t.Fatal(err)
 		}
 	case "assignment":
-		if _, p := h.ctrl.view.partition(TopicPartition{"t", 0}); p != nil {
+		part := int32(intArg(d, "partition", 0))
+		if _, p := h.ctrl.view.partition(TopicPartition{"t", part}); p != nil {
 			h.printf("view: replicas %v", p.replicas)
 			if r := p.reassign; r != nil {
 				h.printf(" moving %v -> %v completing=%v", r.original, r.target, r.completing)
@@ -218,7 +236,7 @@ func (h *controllerHarness) run(d *datadriven.TestData) {
 			h.printf("\n")
 		}
 		if ti, err := h.admin.Topic("t"); err == nil {
-			h.printf("zookeeper: replicas %v adding %v removing %v\n", ti.Partitions[0], ti.AddingReplicas[0], ti.RemovingReplicas[0])
+			h.printf("zookeeper: replicas %v adding %v removing %v\n", ti.Partitions[part], ti.AddingReplicas[part], ti.RemovingReplicas[part])
 		}
 		if ok, _, _ := h.admin.Conn().Exists(cluster.ReassignPartitionsPath); ok {
 			h.printf("zookeeper: %s exists\n", cluster.ReassignPartitionsPath)

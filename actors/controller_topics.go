@@ -200,6 +200,27 @@ func (c *controller) configsChanged(m *configsChanged) {
 	c.reconcileAll()
 }
 
+// brokerConfigChanged takes new dynamic broker configs: topic defaults
+// (unclean.leader.election.enable) and the bound on concurrent moves.
+// Standby or active, the next reign starts with them.
+func (c *controller) brokerConfigChanged(m *BrokerConfigChanged) {
+	c.cfg.broker = m.Broker
+	if c.role != roleActive || c.view == nil {
+		return
+	}
+	for _, name := range sortedKeys(c.view.topics) {
+		t := c.view.topics[name]
+		unclean := c.uncleanAllowed(t.configs)
+		for _, p := range t.partitions {
+			if unclean && !p.uncleanAllowed || p.requested != nil {
+				p.dirty = true // may elect uncleanly now, or start its move
+			}
+			p.uncleanAllowed = unclean
+		}
+	}
+	c.reconcileAll()
+}
+
 // --- topic deletion ----------------------------------------------------------
 
 // stopReplicaResendTicks: an unanswered StopReplica is sent again after

@@ -92,6 +92,9 @@ type replica struct {
 	// isr is the committed in-sync replica set (from the controller).
 	// Invariant (leader): localID ∈ isr.
 	isr []int32
+	// adding are the replicas a reassignment is adding (from the
+	// controller): their replication is throttled while out of sync.
+	adding []int32
 
 	// Leader state.
 	// Invariant: data.LogStartOffset() <= hw <= data.LogEndOffset().
@@ -331,6 +334,28 @@ func (r *replica) applyAssignment(st *messages.PartitionState) {
 	r.partitionEpoch = st.PartitionEpoch
 	r.replicas = slices.Clone(st.Replicas)
 	r.isr = slices.Clone(st.Isr)
+	r.adding = slices.Clone(st.AddingReplicas)
+}
+
+// leaderThrottled reports whether this leader's answers to follower id
+// count against leader.replication.throttled.rate: the follower is out of
+// sync and is being added by a move, or the topic's
+// leader.replication.throttled.replicas names this leader's replica
+// (Kafka throttles only followers outside the ISR, so a throttle never
+// pushes an in-sync replica out).
+func (r *replica) leaderThrottled(id int32) bool {
+	if slices.Contains(r.isr, id) {
+		return false
+	}
+	return slices.Contains(r.adding, id) || r.cfg.LeaderThrottled.Has(r.tp.Partition, r.localID)
+}
+
+// followerThrottled reports whether this follower's fetches count against
+// follower.replication.throttled.rate (while it is behind the leader; the
+// fetcher decides that): it is being added by a move, or the topic's
+// follower.replication.throttled.replicas names it.
+func (r *replica) followerThrottled() bool {
+	return slices.Contains(r.adding, r.localID) || r.cfg.FollowerThrottled.Has(r.tp.Partition, r.localID)
 }
 
 // checkEpoch validates a client's current_leader_epoch (-1: not given).

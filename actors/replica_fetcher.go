@@ -19,6 +19,12 @@ type (
 		tp          TopicPartition
 		topicID     [16]byte
 		leaderEpoch int32
+		throttled   bool // see fetchState.throttled
+	}
+	// throttlePartition changes whether a followed partition is throttled.
+	throttlePartition struct {
+		tp        TopicPartition
+		throttled bool
 	}
 	// brokerEpochChanged tells the manager (and it its fetchers) this
 	// broker's epoch: its registration's, sent with every replica fetch.
@@ -117,6 +123,10 @@ type fetchState struct {
 	// the state on); the partition is left out of fetches meanwhile.
 	busy      bool
 	busySince int64 // tick
+	// throttled: while behind the leader's high watermark, the partition
+	// fetches under the follower replication throttle (a move is adding
+	// this replica, or the topic names it).
+	throttled bool
 }
 
 // fetcherConfig is what a fetcher needs.
@@ -130,7 +140,12 @@ type fetcherConfig struct {
 	// tickEvery is the period of the fetcher's ticks (backoff and
 	// unanswered-partition timeouts are counted in them).
 	tickEvery time.Duration
-	log       zerolog.Logger
+	// throttle is the broker's follower replication throttle, shared by
+	// its fetchers (nil: none). It is the core's one outside input besides
+	// its messages: a throttled partition is left out of a fetch while the
+	// throttle is exhausted and retried on a later tick.
+	throttle *Throttle
+	log      zerolog.Logger
 }
 
 // fetcher is the core of the replication from one leader broker: one
@@ -187,8 +202,12 @@ func (f *fetcher) stepOne(msg any) {
 	switch m := msg.(type) {
 	case *followPartitions:
 		for _, sp := range m.parts {
-			f.parts[sp.tp] = &fetchState{topicID: sp.topicID, leaderEpoch: sp.leaderEpoch, phase: phaseInit}
+			f.parts[sp.tp] = &fetchState{topicID: sp.topicID, leaderEpoch: sp.leaderEpoch, phase: phaseInit, throttled: sp.throttled}
 			f.ask(sp.tp, &followerStateRequest{leaderEpoch: sp.leaderEpoch})
+		}
+	case *throttlePartition:
+		if st := f.parts[m.tp]; st != nil {
+			st.throttled = m.throttled
 		}
 	case *unfollowPartitions:
 		for _, tp := range m.tps {
@@ -329,9 +348,10 @@ func (f *fetcher) kick() {
 	var qs []EpochQuery
 	var fp []FetchPartition
 	sent := map[TopicPartition]int64{}
+	held := f.cfg.throttle.Exceeded()
 	for _, tp := range sortedTPs(f.parts) {
 		st := f.parts[tp]
-		if st.busy {
+		if st.busy || held && st.phase == phaseFetch && f.throttledNow(st) {
 			continue
 		}
 		switch st.phase {
@@ -355,6 +375,13 @@ func (f *fetcher) kick() {
 	}
 }
 
+// throttledNow reports whether a partition's fetch counts against the
+// follower throttle: it is throttled and behind the leader's high
+// watermark (Kafka throttles a follower only while it is not caught up).
+func (f *fetcher) throttledNow(st *fetchState) bool {
+	return st.throttled && st.offset < st.hw
+}
+
 // fetched hands each partition's fetched data to its actor.
 func (f *fetcher) fetched(m *fetcherFetched) {
 	errs, ok := 0, 0
@@ -373,6 +400,9 @@ func (f *fetcher) fetched(m *fetcherFetched) {
 		case p.Err == nil:
 			if len(p.Records) == 0 && p.HighWatermark == st.hw && p.LogStartOffset <= st.logStart {
 				continue // nothing new
+			}
+			if st.throttled && (f.throttledNow(st) || p.HighWatermark > off) {
+				f.cfg.throttle.Record(len(p.Records))
 			}
 			st.hw = p.HighWatermark
 			f.ask(p.TP, &appendFromLeader{leaderEpoch: st.leaderEpoch, records: p.Records, leaderHW: p.HighWatermark,

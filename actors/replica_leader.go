@@ -378,6 +378,7 @@ func (r *replica) fetch(req *FetchRequest) {
 			return
 		}
 		upTo = r.data.LogEndOffset()
+		res.Throttled = r.leaderThrottled(req.ReplicaID)
 	} else if !r.hwPublished() {
 		// Retriable (clients back off and fetch again): the high
 		// watermark catches up within a follower fetch or two.

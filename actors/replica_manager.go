@@ -88,7 +88,10 @@ type replicaHostConfig struct {
 	tickEvery time.Duration
 	// fetch: followers fetch from their leaders (cluster mode).
 	fetch bool
-	log   zerolog.Logger
+	// followerThrottle is follower.replication.throttled.rate, shared by
+	// this broker's fetchers (nil: none, as in the simulator).
+	followerThrottle *Throttle
+	log              zerolog.Logger
 }
 
 // hostedPartition is the host's record of one local replica.
@@ -168,6 +171,10 @@ type TopicConfigChanged struct {
 	Topic     string
 	Overrides map[string]string
 }
+
+// BrokerConfigChanged tells the replica manager and the controller the
+// broker's configuration changed (dynamic broker configs in ZooKeeper).
+type BrokerConfigChanged struct{ Broker *config.Broker }
 
 // Effects of the replica host.
 type (
@@ -275,6 +282,8 @@ func (h *replicaHost) step(msg any, from any) []effect {
 		h.alterAnswered(m)
 	case *TopicConfigChanged:
 		h.topicConfigChanged(m)
+	case *BrokerConfigChanged:
+		h.brokerConfigChanged(m)
 	case *brokerEpochChanged:
 		h.brokerEpoch = m.epoch
 		for _, key := range sortedKeys(h.fetchers) {
@@ -489,12 +498,13 @@ func (h *replicaHost) updateFollowing(tp TopicPartition, hp *hostedPartition) {
 		h.fetchers[want] = fe
 		h.emit(startFetcher{key: want, cfg: fetcherConfig{
 			localID: h.cfg.brokerID, leader: hp.leader, maxWait: b.ReplicaFetchWaitMax, minBytes: b.ReplicaFetchMinBytes,
-			maxBytes: b.ReplicaFetchRespMaxBytes, partMaxBytes: b.ReplicaFetchMaxBytes, tickEvery: h.cfg.tickEvery, log: h.cfg.log,
+			maxBytes: b.ReplicaFetchRespMaxBytes, partMaxBytes: b.ReplicaFetchMaxBytes, tickEvery: h.cfg.tickEvery,
+			throttle: h.cfg.followerThrottle, log: h.cfg.log,
 		}})
 		h.log.Info().Int32("leader", hp.leader.Id).Str("addr", fmt.Sprintf("%s:%d", hp.leader.Host, hp.leader.Port)).Msg("started replica fetcher")
 	}
 	fe.parts[tp] = true
-	h.emit(toFetcher{key: want, msg: &followPartitions{parts: []followSpec{followSpecOf(tp, st)}}})
+	h.emit(toFetcher{key: want, msg: &followPartitions{parts: []followSpec{h.followSpecOf(tp, st)}}})
 }
 
 func (h *replicaHost) unfollow(tp TopicPartition, hp *hostedPartition) {
@@ -513,8 +523,8 @@ func (h *replicaHost) unfollow(tp TopicPartition, hp *hostedPartition) {
 	h.emit(toFetcher{key: key, msg: &unfollowPartitions{tps: []TopicPartition{tp}}})
 }
 
-func followSpecOf(tp TopicPartition, st *messages.PartitionState) followSpec {
-	sp := followSpec{tp: tp, leaderEpoch: st.LeaderEpoch}
+func (h *replicaHost) followSpecOf(tp TopicPartition, st *messages.PartitionState) followSpec {
+	sp := followSpec{tp: tp, leaderEpoch: st.LeaderEpoch, throttled: h.followerThrottled(tp, st, h.topicConfig(tp.Topic))}
 	copy(sp.topicID[:], st.TopicId)
 	return sp
 }
@@ -524,7 +534,7 @@ func (h *replicaHost) refollowAll(key string, fe *fetcherEntry) {
 	var specs []followSpec
 	for _, tp := range sortedTPs(fe.parts) {
 		if hp := h.partitions[tp]; hp != nil && hp.following == key {
-			specs = append(specs, followSpecOf(tp, hp.state))
+			specs = append(specs, h.followSpecOf(tp, hp.state))
 		}
 	}
 	if len(specs) > 0 {
@@ -713,12 +723,45 @@ func (h *replicaHost) hostsTopic(topic string) bool {
 
 func (h *replicaHost) topicConfigChanged(msg *TopicConfigChanged) {
 	h.overrides[msg.Topic] = maps.Clone(msg.Overrides)
-	cfg := h.topicConfig(msg.Topic)
+	h.applyTopicConfig(msg.Topic)
+}
+
+// applyTopicConfig sends a topic's effective config to its local replicas
+// and tells the fetchers which of them are throttled now.
+func (h *replicaHost) applyTopicConfig(topic string) {
+	cfg := h.topicConfig(topic)
 	for _, tp := range sortedTPs(h.partitions) {
-		if tp.Topic == msg.Topic {
-			h.emit(toReplica{tp: tp, msg: &updateTopicConfig{cfg: cfg}})
+		if tp.Topic != topic {
+			continue
+		}
+		h.emit(toReplica{tp: tp, msg: &updateTopicConfig{cfg: cfg}})
+		if hp := h.partitions[tp]; hp.following != "" && hp.state != nil {
+			h.emit(toFetcher{key: hp.following, msg: &throttlePartition{tp: tp, throttled: h.followerThrottled(tp, hp.state, cfg)}})
 		}
 	}
+}
+
+// brokerConfigChanged applies new dynamic broker configs: the follower
+// throttle's rate, and topic defaults (log.retention.ms, …) to every
+// local replica.
+func (h *replicaHost) brokerConfigChanged(m *BrokerConfigChanged) {
+	h.cfg.broker = m.Broker
+	h.cfg.followerThrottle.SetRate(m.Broker.FollowerThrottleRate)
+	topics := map[string]bool{}
+	for tp := range h.partitions {
+		topics[tp.Topic] = true
+	}
+	for _, t := range sortedKeys(topics) {
+		h.applyTopicConfig(t)
+	}
+}
+
+// followerThrottled reports whether this broker's replica of tp fetches
+// under the follower throttle: a move is adding it, or the topic's
+// follower.replication.throttled.replicas names it (the fetcher applies
+// the throttle only while the replica is behind).
+func (h *replicaHost) followerThrottled(tp TopicPartition, st *messages.PartitionState, cfg config.Topic) bool {
+	return slices.Contains(st.AddingReplicas, h.cfg.brokerID) || cfg.FollowerThrottled.Has(tp.Partition, h.cfg.brokerID)
 }
 
 // --- second opinions ------------------------------------------------------------

@@ -118,7 +118,7 @@ func NewReplicaManagerProps(cfg ReplicaManagerConfig, pub *Replicas) *actor.Prop
 				tickEvery: cfg.TickEvery * partitionTickRatio, clock: cfg.Clock, log: cfg.Log, allowCrash: cfg.AllowCrashForTests},
 			pub: pub,
 			core: newReplicaHost(replicaHostConfig{brokerID: cfg.BrokerID, broker: cfg.Broker, tickEvery: cfg.TickEvery,
-				fetch: cfg.DialLeader != nil, log: cfg.Log}),
+				fetch: cfg.DialLeader != nil, followerThrottle: NewThrottle(cfg.Broker.FollowerThrottleRate, cfg.Clock), log: cfg.Log}),
 			partitions: make(map[TopicPartition]*actor.PID),
 			byPID:      make(map[string]replicaGone),
 			fetchers:   make(map[string]*actor.PID),

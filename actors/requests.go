@@ -75,6 +75,9 @@ type FetchResult struct {
 	LogEndOffset   int64
 	// Records is a view of stored batches; empty when nothing is available.
 	Records storage.Region
+	// Throttled: a follower's fetch whose bytes count against the leader's
+	// replication throttle (see replica.leaderThrottled).
+	Throttled bool
 }
 
 // ListOffsetsRequest looks up an offset by timestamp.

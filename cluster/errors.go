@@ -69,6 +69,9 @@ var (
 	// ErrInvalidReplicationFactor: replication factor < 1 or above the number
 	// of brokers.
 	ErrInvalidReplicationFactor = errors.New("cluster: invalid replication factor")
+	// ErrInvalidEntity: a config entity that is neither a broker id nor
+	// DefaultBrokerEntity.
+	ErrInvalidEntity = errors.New("cluster: invalid config entity")
 	// ErrCorruptZNode: a znode's data is not the JSON its layout prescribes.
 	ErrCorruptZNode = errors.New("cluster: znode data does not decode")
 	// ErrProducerIDsExhausted: the producer id space is used up.

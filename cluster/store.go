@@ -57,6 +57,14 @@ func PartitionStatePath(topic string, partition int32) string {
 // TopicConfigPath is /config/topics/<topic>.
 func TopicConfigPath(topic string) string { return ConfigTopicsPath + "/" + topic }
 
+// DefaultBrokerEntity names the cluster-wide default of the dynamic broker
+// configs: /config/brokers/<default>, as in Kafka.
+const DefaultBrokerEntity = "<default>"
+
+// BrokerConfigPath is /config/brokers/<entity>: a broker id, or
+// DefaultBrokerEntity.
+func BrokerConfigPath(entity string) string { return ConfigBrokersPath + "/" + entity }
+
 // DeleteTopicPath is /admin/delete_topics/<topic>.
 func DeleteTopicPath(topic string) string { return DeleteTopicsPath + "/" + topic }
 

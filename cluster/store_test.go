@@ -135,9 +135,28 @@ func testStore(t *testing.T, mk func(t *testing.T) harness) {
 		if since, _, _, err = s.TopicConfigChangesSince(last); err != nil || len(since) != 0 {
 			t.Fatalf("changes since the last one: %v, %v", since, err)
 		}
+		// Dynamic broker configs: per broker and the cluster default, each
+		// with a notification naming it (Kafka's layout).
+		must(t, s.SetBrokerConfig("2", map[string]string{"follower.replication.throttled.rate": "100"}))
+		must(t, s.SetBrokerConfig(DefaultBrokerEntity, map[string]string{"log.retention.ms": "5"}))
+		mustErr(t, s.SetBrokerConfig("two", nil), ErrInvalidEntity)
+		raw, _, err = s.Conn().Get("/config/brokers/<default>")
+		must(t, err)
+		if string(raw) != `{"version":1,"config":{"log.retention.ms":"5"}}` {
+			t.Fatalf("default broker config json %s", raw)
+		}
+		all, blast, _, err := s.ConfigChangesSince(last, true)
+		must(t, err)
+		if !reflect.DeepEqual(all.Brokers, map[string]map[string]string{"2": {"follower.replication.throttled.rate": "100"}, DefaultBrokerEntity: {"log.retention.ms": "5"}}) || len(all.Topics) != 0 {
+			t.Fatalf("broker config changes %+v", all)
+		}
+		if topicsOnly, _, _, err := s.TopicConfigChangesSince(last); err != nil || len(topicsOnly) != 0 {
+			t.Fatalf("topic changes among broker ones: %v %v", topicsOnly, err)
+		}
+		last = blast
 		// Pruning removes only notifications older than the age given.
 		must(t, s.PruneConfigChanges(last, time.Hour))
-		if left, _, _ := s.ConfigChangesW(); len(left) != 1 {
+		if left, _, _ := s.ConfigChangesW(); len(left) != 3 {
 			t.Fatalf("a fresh notification was pruned: %v", left)
 		}
 		must(t, s.PruneConfigChanges(last, -time.Hour))

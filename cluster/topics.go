@@ -349,7 +349,30 @@ func encodeTopicConfig(c map[string]string) []byte {
 
 // TopicConfig returns the topic's overrides (empty if none were set).
 func (s *Store) TopicConfig(name string) (map[string]string, error) {
-	data, _, err := s.conn.Get(TopicConfigPath(name))
+	return s.entityConfig(TopicConfigPath(name))
+}
+
+// BrokerConfig returns the dynamic broker configs of an entity: a broker
+// id ("1") or DefaultBrokerEntity (empty if none were set).
+func (s *Store) BrokerConfig(entity string) (map[string]string, error) {
+	if err := validBrokerEntity(entity); err != nil {
+		return nil, err
+	}
+	return s.entityConfig(BrokerConfigPath(entity))
+}
+
+func validBrokerEntity(entity string) error {
+	if entity == DefaultBrokerEntity {
+		return nil
+	}
+	if n, err := strconv.ParseInt(entity, 10, 32); err != nil || n < 0 || strconv.FormatInt(n, 10) != entity {
+		return fmt.Errorf("%w: broker config entity %q (want a broker id or %s)", ErrInvalidEntity, entity, DefaultBrokerEntity)
+	}
+	return nil
+}
+
+func (s *Store) entityConfig(path string) (map[string]string, error) {
+	data, _, err := s.conn.Get(path)
 	if errors.Is(err, ErrNoNode) {
 		return map[string]string{}, nil
 	}
@@ -357,7 +380,7 @@ func (s *Store) TopicConfig(name string) (map[string]string, error) {
 		return nil, err
 	}
 	var j configJSON
-	if err := decodeJSON(TopicConfigPath(name), data, &j); err != nil {
+	if err := decodeJSON(path, data, &j); err != nil {
 		return nil, err
 	}
 	if j.Config == nil {
@@ -373,15 +396,29 @@ func (s *Store) SetTopicConfig(name string, configs map[string]string) error {
 	if err := ValidateTopicName(name); err != nil {
 		return err
 	}
-	notif := mustJSON(configChangeJSON{Version: 2, EntityPath: "topics/" + name})
+	return s.setEntityConfig(TopicConfigPath(name), "topics/"+name, configs)
+}
+
+// SetBrokerConfig replaces an entity's dynamic broker configs (a broker id
+// or DefaultBrokerEntity), with a change notification naming
+// "brokers/<entity>", as Kafka's ZooKeeper mode stores them.
+func (s *Store) SetBrokerConfig(entity string, configs map[string]string) error {
+	if err := validBrokerEntity(entity); err != nil {
+		return err
+	}
+	return s.setEntityConfig(BrokerConfigPath(entity), "brokers/"+entity, configs)
+}
+
+func (s *Store) setEntityConfig(path, entityPath string, configs map[string]string) error {
+	notif := mustJSON(configChangeJSON{Version: 2, EntityPath: entityPath})
 	for attempt := 0; ; attempt++ {
-		ok, st, err := s.conn.Exists(TopicConfigPath(name))
+		ok, st, err := s.conn.Exists(path)
 		if err != nil {
 			return err
 		}
-		var cfgOp Op = CreateOp{Path: TopicConfigPath(name), Data: encodeTopicConfig(configs), Mode: ModePersistent}
+		var cfgOp Op = CreateOp{Path: path, Data: encodeTopicConfig(configs), Mode: ModePersistent}
 		if ok {
-			cfgOp = SetOp{Path: TopicConfigPath(name), Data: encodeTopicConfig(configs), Version: st.Version}
+			cfgOp = SetOp{Path: path, Data: encodeTopicConfig(configs), Version: st.Version}
 		}
 		_, err = s.conn.Multi(cfgOp,
 			CreateOp{Path: ConfigChangesPath + "/" + ConfigChangePrefix, Data: notif, Mode: ModePersistentSequential})
@@ -422,14 +459,31 @@ func (s *Store) ConfigChange(name string) (string, error) {
 // TopicConfigChangesSince reads the topic config change notifications after
 // last (a notification name; "" for all) and returns the current overrides
 // of each topic they name (a topic deleted since is left out), the newest
-// notification seen, and a watch for the next one. The controller and every
-// broker follow topic configs through it.
+// notification seen, and a watch for the next one. The controller follows
+// topic configs through it.
 func (s *Store) TopicConfigChangesSince(last string) (map[string]map[string]string, string, <-chan WatchEvent, error) {
+	ch, last, w, err := s.ConfigChangesSince(last, false)
+	return ch.Topics, last, w, err
+}
+
+// ConfigChanges are the current configs of the entities that change
+// notifications named.
+type ConfigChanges struct {
+	Topics  map[string]map[string]string // topic → overrides
+	Brokers map[string]map[string]string // broker id or DefaultBrokerEntity → dynamic configs
+}
+
+// ConfigChangesSince reads the change notifications after last (a
+// notification name; "" for all) and returns the current configs of each
+// topic (and, with brokers, each broker entity) they name, the newest
+// notification seen, and a watch for the next one. Every broker follows
+// configs through it.
+func (s *Store) ConfigChangesSince(last string, brokers bool) (ConfigChanges, string, <-chan WatchEvent, error) {
+	out := ConfigChanges{Topics: map[string]map[string]string{}, Brokers: map[string]map[string]string{}}
 	names, ch, err := s.ConfigChangesW()
 	if err != nil {
-		return nil, last, nil, err
+		return out, last, nil, err
 	}
-	configs := map[string]map[string]string{}
 	for _, n := range names {
 		if n <= last {
 			continue
@@ -440,19 +494,23 @@ func (s *Store) TopicConfigChangesSince(last string) (map[string]map[string]stri
 			continue // pruned meanwhile
 		}
 		if err != nil {
-			return nil, last, nil, err
+			return out, last, nil, err
 		}
-		topic, ok := strings.CutPrefix(entity, "topics/")
-		if !ok {
-			continue
+		if topic, ok := strings.CutPrefix(entity, "topics/"); ok {
+			cfg, err := s.TopicConfig(topic)
+			if err != nil {
+				return out, last, nil, err
+			}
+			out.Topics[topic] = cfg
+		} else if b, ok := strings.CutPrefix(entity, "brokers/"); ok && brokers && validBrokerEntity(b) == nil {
+			cfg, err := s.BrokerConfig(b)
+			if err != nil {
+				return out, last, nil, err
+			}
+			out.Brokers[b] = cfg
 		}
-		cfg, err := s.TopicConfig(topic)
-		if err != nil {
-			return nil, last, nil, err
-		}
-		configs[topic] = cfg
 	}
-	return configs, last, ch, nil
+	return out, last, ch, nil
 }
 
 // PruneConfigChanges removes the change notifications up to upTo (by name)

@@ -21,6 +21,12 @@ package gateway
 // naming a session gets FETCH_SESSION_ID_NOT_FOUND. read_committed equals
 // read_uncommitted (no transactions, so the last stable offset is the high
 // watermark). Preferred read replicas (KIP-392) are not used (-1).
+//
+// Replication throttle: a follower's data for a throttled replica (being
+// moved here and out of sync, or named by leader.replication.throttled.
+// replicas) is held back while leader.replication.throttled.rate is
+// exhausted, as Kafka's leader does; the fetch waits for the throttle to
+// refill (within max_wait_ms) and its bytes are charged to it.
 
 import (
 	"time"
@@ -29,6 +35,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/troupe-mq/troupe/actors"
+	"github.com/troupe-mq/troupe/storage"
 )
 
 func init() { regKey(1, 4, 15, handleFetch) }
@@ -103,6 +110,7 @@ func handleFetch(r *request) answer {
 			mdChanged = reps.Metadata().Changed()
 		}
 		replies := make([]chan actors.FetchResult, len(slots))
+	fetching:
 		for {
 			asked := 0
 			for i, sl := range slots {
@@ -133,12 +141,22 @@ func handleFetch(r *request) answer {
 				asked++
 			}
 			wait := newDeadline(s.requestTimeout())
-			total := 0
+			total, held := 0, false
 			for i, sl := range slots {
 				if !sl.settled && replies[i] != nil {
 					res, ok := awaitReply(replies[i], wait)
 					if !ok {
 						res.Err = actors.ErrTimeout
+					}
+					if res.Throttled && res.Records.Len() > 0 {
+						// A throttled replica's data waits while the
+						// leader's replication throttle is exhausted; it
+						// is read again once the throttle refills.
+						if s.leaderThrottle.Exceeded() {
+							res.Records, held = storage.Region{}, true
+						} else {
+							s.leaderThrottle.Record(res.Records.Len())
+						}
 					}
 					sl.result = res
 					if res.Err != nil || res.Records.Len() > 0 {
@@ -149,12 +167,24 @@ func handleFetch(r *request) answer {
 			}
 			wait.stop()
 			if asked == 0 || total >= int(req.MinBytes) || anyError(slots) || !time.Now().Before(until) {
-				break
+				break fetching
 			}
 			// Nothing (enough) yet: wait until a partition signals news or
-			// max_wait_ms passes, then ask the unsettled ones again.
-			if !waitForNews(r.c, notify, mdChanged, until) {
-				break
+			// max_wait_ms passes (or the throttle refills, for data held
+			// back by it), then ask the unsettled ones again.
+			next := until
+			if held {
+				if t := time.Now().Add(max(s.leaderThrottle.Wait(), time.Millisecond)); t.Before(until) {
+					next = t
+				}
+			}
+			switch waitForNews(r.c, notify, mdChanged, next) {
+			case answerNow:
+				break fetching
+			case deadlinePassed:
+				if !held || !time.Now().Before(until) {
+					break fetching
+				}
 			}
 		}
 		for _, rp := range unknownIDs {
@@ -218,23 +248,30 @@ func partitionReadLimit(partitionMax, responseMax int32) int32 {
 	return partitionMax
 }
 
-// waitForNews waits for a partition's signal until the deadline. It
-// returns false when the fetch should be answered now (deadline, metadata
-// changed, or the connection is draining for shutdown).
-func waitForNews(c *conn, notify, mdChanged <-chan struct{}, until time.Time) bool {
+// waitResult is why waitForNews returned.
+type waitResult uint8
+
+const (
+	newsArrived    waitResult = iota // a partition signalled: ask again
+	deadlinePassed                   // the time given passed
+	answerNow                        // metadata changed, or the connection drains
+)
+
+// waitForNews waits for a partition's signal until the deadline.
+func waitForNews(c *conn, notify, mdChanged <-chan struct{}, until time.Time) waitResult {
 	t := time.NewTimer(time.Until(until))
 	defer t.Stop()
 	select {
 	case <-notify:
-		return true
+		return newsArrived
 	case <-mdChanged: // nil for consumers: never ready
-		return false
+		return answerNow
 	case <-t.C:
-		return false
+		return deadlinePassed
 	case <-c.draining:
-		return false
+		return answerNow
 	case <-c.stop:
-		return false
+		return answerNow
 	}
 }
 

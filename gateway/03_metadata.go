@@ -37,7 +37,7 @@ func handleMetadata(r *request) answer {
 		s := r.c.s
 		md := s.backend.Replicas().Metadata()
 
-		allowAuto := s.cfg.Broker.AutoCreateTopics && (r.version < 4 || req.AllowAutoTopicCreation)
+		allowAuto := s.brokerCfg().AutoCreateTopics && (r.version < 4 || req.AllowAutoTopicCreation)
 		all := req.Topics == nil || (r.version == 0 && len(req.Topics) == 0)
 		var names []string
 		var unknownIDs [][16]byte
@@ -66,11 +66,11 @@ func handleMetadata(r *request) answer {
 			if len(toCreate) > 0 {
 				ctx, cancel := context.WithTimeout(context.Background(), autoCreateWait)
 				for _, n := range toCreate {
-					created[n] = s.createTopic(n, s.cfg.Broker.NumPartitions, s.cfg.Broker.DefaultReplicationFactor, nil, nil)
+					created[n] = s.createTopic(n, s.brokerCfg().NumPartitions, s.brokerCfg().DefaultReplicationFactor, nil, nil)
 				}
 				md, _ = waitMetadata(ctx, s.backend.Replicas(), func(m *actors.Metadata) bool {
 					for _, n := range toCreate {
-						if created[n] == nil && !topicReady(m, n, int(s.cfg.Broker.NumPartitions)) {
+						if created[n] == nil && !topicReady(m, n, int(s.brokerCfg().NumPartitions)) {
 							return false
 						}
 					}

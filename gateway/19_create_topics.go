@@ -80,7 +80,7 @@ func handleCreateTopics(r *request) answer {
 			}
 			rt.NumPartitions, rt.ReplicationFactor = int32(partitions), int16(rf)
 			if r.version >= 5 {
-				rt.Configs = topicConfigEntries(s.cfg.Broker, configs)
+				rt.Configs = topicConfigEntries(s.brokerCfg(), configs)
 			}
 			if req.ValidateOnly {
 				continue
@@ -139,10 +139,10 @@ func (s *Server) topicAssignment(t kmsg.CreateTopicsRequestTopic) (map[int32][]i
 	}
 	partitions, rf := int(t.NumPartitions), int(t.ReplicationFactor)
 	if partitions == -1 {
-		partitions = int(s.cfg.Broker.NumPartitions)
+		partitions = int(s.brokerCfg().NumPartitions)
 	}
 	if rf == -1 {
-		rf = int(s.cfg.Broker.DefaultReplicationFactor)
+		rf = int(s.brokerCfg().DefaultReplicationFactor)
 	}
 	if partitions <= 0 {
 		return nil, 0, 0, fmt.Errorf("%w: %d", cluster.ErrInvalidPartitions, partitions)

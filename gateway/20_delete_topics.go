@@ -71,7 +71,7 @@ func handleDeleteTopics(r *request) answer {
 			rt.TopicID = t.id
 			var err error
 			switch {
-			case !s.cfg.Broker.DeleteTopicEnable:
+			case !s.brokerCfg().DeleteTopicEnable:
 				err = kerr.TopicDeletionDisabled
 			case t.name == "":
 				err = kerr.UnknownTopicID

@@ -4,14 +4,20 @@ package gateway
 //
 // Topics: every topic config Troupe understands with its effective value
 // and source (topic override, broker setting, default), with synonyms on
-// request (v1+) and type and documentation (v3+). Brokers: this broker's
-// settings (a broker resource must name this broker or be empty; the
-// client sends it to the broker it describes). Broker loggers are not
-// supported (INVALID_REQUEST). Difference from Kafka: configs Troupe does
-// not implement (compaction, …) are not listed.
+// request (v1+) and type and documentation (v3+). Brokers: a resource
+// naming this broker lists every setting with its effective value and
+// source (dynamic for this broker, dynamic cluster default, static,
+// default); read_only is false for the settings Kafka marks dynamic. The
+// empty name lists the cluster-wide dynamic defaults set
+// (/config/brokers/<default>), as Kafka does. Another broker's id is
+// INVALID_REQUEST (clients send a broker resource to that broker). Broker
+// loggers are not supported (INVALID_REQUEST). Difference from Kafka:
+// configs Troupe does not implement (compaction, …) are not listed.
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -55,18 +61,27 @@ func handleDescribeConfigs(r *request) answer {
 					overrides, err = s.backend.Admin().TopicConfig(res.ResourceName)
 				}
 				if err == nil {
-					for _, v := range s.cfg.Broker.TopicValues(overrides) {
+					for _, v := range s.brokerCfg().TopicValues(overrides) {
 						if wanted(v.Key.Name) {
-							rr.Configs = append(rr.Configs, topicConfigEntry(s.cfg.Broker, v, overrides, req.IncludeSynonyms, req.IncludeDocumentation))
+							rr.Configs = append(rr.Configs, topicConfigEntry(s.brokerCfg(), v, overrides, req.IncludeSynonyms, req.IncludeDocumentation))
 						}
 					}
 				}
 			case resourceBroker:
+				bc := s.brokerCfg()
 				err = s.checkBrokerResource(res.ResourceName)
-				if err == nil {
-					for _, v := range s.cfg.Broker.Values() {
+				if err == nil && res.ResourceName == "" {
+					defaults, _ := bc.DynamicSettings()
+					for _, name := range slices.Sorted(maps.Keys(defaults)) {
+						if wanted(name) {
+							v := config.BrokerValue{Name: name, Value: defaults[name], Source: config.SourceDynamicDefault, Dynamic: true}
+							rr.Configs = append(rr.Configs, brokerConfigEntry(bc, v, req.IncludeSynonyms, req.IncludeDocumentation))
+						}
+					}
+				} else if err == nil {
+					for _, v := range bc.Values() {
 						if wanted(v.Name) {
-							rr.Configs = append(rr.Configs, brokerConfigEntry(v, req.IncludeSynonyms))
+							rr.Configs = append(rr.Configs, brokerConfigEntry(bc, v, req.IncludeSynonyms, req.IncludeDocumentation))
 						}
 					}
 				}
@@ -114,8 +129,10 @@ func topicConfigEntry(b *config.Broker, v config.Value, overrides map[string]str
 		if ov, ok := overrides[v.Key.Name]; ok {
 			c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(v.Key.Name, ov, config.SourceTopic))
 		}
-		if bv, ok := b.Settings()[v.Key.BrokerKey]; ok {
-			c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(v.Key.BrokerKey, bv, config.SourceStaticBroker))
+		for _, sy := range b.Synonyms(v.Key.BrokerKey) {
+			if sy.Source != config.SourceDefault {
+				c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(sy.Name, sy.Value, sy.Source))
+			}
 		}
 		name := v.Key.BrokerKey
 		if name == "" {
@@ -126,17 +143,26 @@ func topicConfigEntry(b *config.Broker, v config.Value, overrides map[string]str
 	return c
 }
 
-func brokerConfigEntry(v config.BrokerValue, synonyms bool) kmsg.DescribeConfigsResponseResourceConfig {
+func brokerConfigEntry(b *config.Broker, v config.BrokerValue, synonyms, docs bool) kmsg.DescribeConfigsResponseResourceConfig {
 	c := kmsg.NewDescribeConfigsResponseResourceConfig()
 	c.Name = v.Name
 	val := v.Value
 	c.Value = &val
 	c.Source = kmsg.ConfigSource(v.Source)
 	c.IsDefault = v.Source == config.SourceDefault
-	c.ReadOnly = true // broker settings are static: change the file and restart
+	c.ReadOnly = !v.Dynamic // read-only settings: change the file and restart
 	c.ConfigType = configType(v.Type)
+	if docs && v.Doc != "" {
+		d := v.Doc
+		c.Documentation = &d
+	}
 	if synonyms {
-		c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(v.Name, v.Value, v.Source))
+		for _, sy := range b.Synonyms(v.Name) {
+			if v.Source == config.SourceDynamicDefault && sy.Source == config.SourceDynamicBroker {
+				continue // describing the default: this broker's own value is not a synonym of it
+			}
+			c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(sy.Name, sy.Value, sy.Source))
+		}
 	}
 	return c
 }
@@ -159,6 +185,8 @@ func configType(t string) kmsg.ConfigType {
 		return kmsg.ConfigTypeInt
 	case "LONG":
 		return kmsg.ConfigTypeLong
+	case "LIST":
+		return kmsg.ConfigTypeList
 	}
 	return kmsg.ConfigTypeString
 }

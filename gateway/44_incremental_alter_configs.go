@@ -4,14 +4,19 @@ package gateway
 //
 // Applies SET and DELETE operations to a topic's config overrides after
 // validating them (INVALID_CONFIG). APPEND and SUBTRACT apply only to list
-// configs; Troupe's topic configs are all single values, so they are
-// INVALID_CONFIG. validate_only checks without writing. Broker configs are
-// static (INVALID_REQUEST).
+// configs (leader/follower.replication.throttled.replicas); on any other
+// they are INVALID_CONFIG. validate_only checks without writing. A broker
+// resource (a broker id, or "" for the cluster default) takes SET and
+// DELETE on its dynamic broker configs; an unknown, read-only or badly
+// valued setting is INVALID_REQUEST, as in Kafka.
 
 import (
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/troupe-mq/troupe/internal/config"
@@ -27,7 +32,9 @@ func handleIncrementalAlterConfigs(r *request) answer {
 		for _, res := range req.Resources {
 			rr := kmsg.NewIncrementalAlterConfigsResponseResource()
 			rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
-			err := alterResource(res.ResourceType, func() error { return s.incrementalAlterTopic(res, req.ValidateOnly) })
+			err := alterResource(res.ResourceType, res.ResourceName,
+				func() error { return s.incrementalAlterTopic(res, req.ValidateOnly) },
+				func(entity string) error { return s.incrementalAlterBroker(entity, res, req.ValidateOnly) })
 			rr.ErrorCode = errorCode(err)
 			rr.ErrorMessage = errorMessage(err)
 			resp.Resources = append(resp.Resources, rr)
@@ -49,8 +56,20 @@ func (s *Server) incrementalAlterTopic(res kmsg.IncrementalAlterConfigsRequestRe
 		next = map[string]string{}
 	}
 	for _, c := range res.Configs {
-		if _, known := config.LookupTopicKey(c.Name); !known {
+		key, known := config.LookupTopicKey(c.Name)
+		if !known {
 			return fmt.Errorf("%w: unknown or unsupported topic config %q", config.ErrInvalidConfig, c.Name)
+		}
+		if key.IsList() && (c.Op == kmsg.IncrementalAlterConfigOpAppend || c.Op == kmsg.IncrementalAlterConfigOpSubtract) {
+			if c.Value == nil {
+				return fmt.Errorf("%w: %v %s without a value", config.ErrInvalidConfig, c.Op, c.Name)
+			}
+			v := editList(next[c.Name], *c.Value, c.Op == kmsg.IncrementalAlterConfigOpAppend)
+			if err := config.ValidateTopicValue(c.Name, v); err != nil {
+				return err
+			}
+			next[c.Name] = v
+			continue
 		}
 		switch c.Op {
 		case kmsg.IncrementalAlterConfigOpSet:
@@ -71,4 +90,60 @@ func (s *Server) incrementalAlterTopic(res kmsg.IncrementalAlterConfigsRequestRe
 		return nil
 	}
 	return s.backend.Admin().SetTopicConfig(res.ResourceName, next)
+}
+
+// editList appends the entries of change to a comma-separated list (those
+// not in it yet), or subtracts them.
+func editList(list, change string, add bool) string {
+	var out []string
+	for _, e := range strings.Split(list, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	for _, e := range strings.Split(change, ",") {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		i := slices.Index(out, e)
+		switch {
+		case add && i < 0:
+			out = append(out, e)
+		case !add && i >= 0:
+			out = slices.Delete(out, i, i+1)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+func (s *Server) incrementalAlterBroker(entity string, res kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	current, err := s.backend.Admin().BrokerConfig(entity)
+	if err != nil {
+		return err
+	}
+	next := maps.Clone(current)
+	if next == nil {
+		next = map[string]string{}
+	}
+	for _, c := range res.Configs {
+		switch c.Op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			if c.Value == nil {
+				return fmt.Errorf("%w: SET %s without a value", kerr.InvalidRequest, c.Name)
+			}
+			if err := validateBrokerSetting(c.Name, *c.Value); err != nil {
+				return err
+			}
+			next[c.Name] = *c.Value
+		case kmsg.IncrementalAlterConfigOpDelete:
+			delete(next, c.Name)
+		default:
+			return fmt.Errorf("%w: %s is not a list config; only SET and DELETE apply", kerr.InvalidRequest, c.Name)
+		}
+	}
+	if validateOnly {
+		return nil
+	}
+	return s.backend.Admin().SetBrokerConfig(entity, next)
 }

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -203,38 +204,213 @@ func TestConfigsOfUnknownTopic(t *testing.T) {
 	}
 }
 
-// TestDescribeBrokerConfigs: the broker's own settings, with sources.
+// TestDescribeBrokerConfigs: the broker's own settings, with sources;
+// another broker's id is refused; the empty name lists only the
+// cluster-wide dynamic defaults (none here).
 func TestDescribeBrokerConfigs(t *testing.T) {
 	b := startBroker(t, "num.partitions=7")
 	req := kmsg.NewPtrDescribeConfigsRequest()
-	for _, name := range []string{"1", ""} {
+	for _, name := range []string{"1", "", "2"} {
 		rr := kmsg.NewDescribeConfigsRequestResource()
 		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, name
 		req.Resources = append(req.Resources, rr)
 	}
-	rr := kmsg.NewDescribeConfigsRequestResource()
-	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, "2"
-	req.Resources = append(req.Resources, rr)
 	for v := int16(0); v <= 4; v++ {
 		req.SetVersion(v)
 		resp := do[*kmsg.DescribeConfigsResponse](t, b, req)
-		for i, res := range resp.Resources[:2] {
-			if res.ErrorCode != 0 {
-				t.Fatalf("v%d resource %d: %v", v, i, kerr.ErrorForCode(res.ErrorCode))
-			}
-			found := false
-			for _, c := range res.Configs {
-				if c.Name == "num.partitions" {
-					found = value(c) == "7" && c.ReadOnly
-				}
-			}
-			if !found {
-				t.Errorf("v%d: num.partitions=7 not described", v)
-			}
+		if res := resp.Resources[0]; res.ErrorCode != 0 {
+			t.Fatalf("v%d: %v", v, kerr.ErrorForCode(res.ErrorCode))
 		}
-		if resp.Resources[2].ErrorCode == 0 {
-			t.Errorf("v%d: broker 1 described broker 2", v)
+		got := map[string]kmsg.DescribeConfigsResponseResourceConfig{}
+		for _, c := range resp.Resources[0].Configs {
+			got[c.Name] = c
 		}
+		if c := got["num.partitions"]; value(c) != "7" || !c.ReadOnly {
+			t.Errorf("v%d: num.partitions %s read-only %v, want 7 read-only", v, value(c), c.ReadOnly)
+		}
+		if c := got["follower.replication.throttled.rate"]; c.ReadOnly || value(c) != "9223372036854775807" {
+			t.Errorf("v%d: follower.replication.throttled.rate %s read-only %v, want unlimited and dynamic", v, value(c), c.ReadOnly)
+		}
+		if res := resp.Resources[1]; res.ErrorCode != 0 || len(res.Configs) != 0 {
+			t.Errorf("v%d: cluster default: %v, %d configs, want none set", v, kerr.ErrorForCode(res.ErrorCode), len(res.Configs))
+		}
+		if resp.Resources[2].ErrorCode != kerr.InvalidRequest.Code {
+			t.Errorf("v%d: broker 1 described broker 2: %v", v, kerr.ErrorForCode(resp.Resources[2].ErrorCode))
+		}
+	}
+}
+
+func brokerConfigs(t *testing.T, b *testBroker, name string) map[string]kmsg.DescribeConfigsResponseResourceConfig {
+	t.Helper()
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	req.SetVersion(4)
+	req.IncludeSynonyms = true
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, name
+	req.Resources = append(req.Resources, rr)
+	resp := do[*kmsg.DescribeConfigsResponse](t, b, req)
+	if err := kerr.ErrorForCode(resp.Resources[0].ErrorCode); err != nil {
+		t.Fatalf("describe broker %q: %v", name, err)
+	}
+	m := map[string]kmsg.DescribeConfigsResponseResourceConfig{}
+	for _, c := range resp.Resources[0].Configs {
+		m[c.Name] = c
+	}
+	return m
+}
+
+// alterBroker sends one IncrementalAlterConfigs on a broker resource.
+func alterBroker(t *testing.T, b *testBroker, name string, op kmsg.IncrementalAlterConfigOp, key string, val *string) error {
+	t.Helper()
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, name
+	c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	c.Name, c.Op, c.Value = key, op, val
+	rr.Configs = append(rr.Configs, c)
+	req.Resources = append(req.Resources, rr)
+	resp := do[*kmsg.IncrementalAlterConfigsResponse](t, b, req)
+	return kerr.ErrorForCode(resp.Resources[0].ErrorCode)
+}
+
+// TestDynamicBrokerConfigs: Kafka's dynamic broker configs. A setting
+// Kafka marks dynamic can be set for one broker or as the cluster default,
+// through IncrementalAlterConfigs and AlterConfigs; the broker applies it
+// from ZooKeeper's change notification without a restart (with the source
+// DescribeConfigs reports, the per-broker value winning), topic defaults
+// among them (log.retention.bytes here removes old segments); read-only,
+// unknown and badly valued settings are INVALID_REQUEST.
+func TestDynamicBrokerConfigs(t *testing.T) {
+	b := startBroker(t, "log.retention.check.interval.ms=50")
+	for _, bad := range []struct{ key, val string }{
+		{"num.partitions", "3"}, {"no.such.setting", "1"}, {"follower.replication.throttled.rate", "fast"},
+	} {
+		if err := alterBroker(t, b, "1", kmsg.IncrementalAlterConfigOpSet, bad.key, kmsg.StringPtr(bad.val)); !errors.Is(err, kerr.InvalidRequest) {
+			t.Errorf("SET %s=%s: %v, want INVALID_REQUEST", bad.key, bad.val, err)
+		}
+	}
+	if err := alterBroker(t, b, "one", kmsg.IncrementalAlterConfigOpSet, "log.retention.ms", kmsg.StringPtr("1")); !errors.Is(err, kerr.InvalidRequest) {
+		t.Errorf("broker resource \"one\": %v, want INVALID_REQUEST", err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(alterBroker(t, b, "1", kmsg.IncrementalAlterConfigOpSet, "follower.replication.throttled.rate", kmsg.StringPtr("1000")))
+	must(alterBroker(t, b, "", kmsg.IncrementalAlterConfigOpSet, "log.retention.ms", kmsg.StringPtr("86400000")))
+	eventually(t, 10*time.Second, func() error {
+		got := brokerConfigs(t, b, "1")
+		if c := got["follower.replication.throttled.rate"]; value(c) != "1000" || c.Source != kmsg.ConfigSourceDynamicBrokerConfig {
+			return errorf("follower rate %s from %v", value(c), c.Source)
+		}
+		if c := got["log.retention.ms"]; value(c) != "86400000" || c.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+			return errorf("log.retention.ms %s from %v", value(c), c.Source)
+		}
+		return nil
+	})
+	if def := brokerConfigs(t, b, ""); len(def) != 1 || value(def["log.retention.ms"]) != "86400000" {
+		t.Fatalf("cluster defaults %v", def)
+	}
+	// The per-broker value wins over the cluster default, for topics too.
+	createTopic(t, b, "dyn", 1, map[string]*string{"segment.bytes": kmsg.StringPtr("2048")})
+	must(alterBroker(t, b, "1", kmsg.IncrementalAlterConfigOpSet, "log.retention.ms", kmsg.StringPtr("3600000")))
+	eventually(t, 10*time.Second, func() error {
+		c := topicConfigs(t, b, "dyn")["retention.ms"]
+		if value(c) != "3600000" || c.Source != kmsg.ConfigSourceDynamicBrokerConfig {
+			return errorf("topic retention.ms %s from %v", value(c), c.Source)
+		}
+		var levels []kmsg.ConfigSource
+		for _, sy := range c.ConfigSynonyms {
+			levels = append(levels, sy.Source)
+		}
+		if len(levels) != 3 || levels[0] != kmsg.ConfigSourceDynamicBrokerConfig || levels[1] != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+			return errorf("synonyms %v", levels)
+		}
+		return nil
+	})
+	// A dynamic topic default reaches the replicas: retention by size.
+	conn := b.raw(t)
+	for i := range 100 {
+		mustProduce(t, conn, "dyn", 0, fmt.Sprintf("%03d-%s", i, strings.Repeat("d", 100)))
+	}
+	adm := b.admin(t)
+	ac, err := adm.AlterBrokerConfigs(ctxFor(t, 10*time.Second),
+		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.retention.bytes", Value: kmsg.StringPtr("4096")}})
+	if err != nil || ac[0].Err != nil {
+		t.Fatalf("set the cluster default log.retention.bytes: %v %v", err, ac)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if start := listOffset(t, conn, 7, "dyn", 0, -2).Offset; start < 50 {
+			return errorf("log start %d: dynamic log.retention.bytes=4096 not applied", start)
+		}
+		return nil
+	})
+	// DELETE returns to the static value; AlterConfigs replaces the set.
+	must(alterBroker(t, b, "1", kmsg.IncrementalAlterConfigOpDelete, "follower.replication.throttled.rate", nil))
+	eventually(t, 10*time.Second, func() error {
+		if c := brokerConfigs(t, b, "1")["follower.replication.throttled.rate"]; c.Source != kmsg.ConfigSourceDefaultConfig {
+			return errorf("follower rate %s from %v after DELETE", value(c), c.Source)
+		}
+		return nil
+	})
+	legacy := kmsg.NewPtrAlterConfigsRequest()
+	lr := kmsg.NewAlterConfigsRequestResource()
+	lr.ResourceType, lr.ResourceName = kmsg.ConfigResourceTypeBroker, ""
+	lc := kmsg.NewAlterConfigsRequestResourceConfig()
+	lc.Name, lc.Value = "num.concurrent.partition.movements.per.broker", kmsg.StringPtr("2")
+	lr.Configs = append(lr.Configs, lc)
+	legacy.Resources = append(legacy.Resources, lr)
+	if resp := do[*kmsg.AlterConfigsResponse](t, b, legacy); resp.Resources[0].ErrorCode != 0 {
+		t.Fatalf("AlterConfigs on the cluster default: %v", kerr.ErrorForCode(resp.Resources[0].ErrorCode))
+	}
+	eventually(t, 10*time.Second, func() error {
+		def := brokerConfigs(t, b, "")
+		if len(def) != 1 || value(def["num.concurrent.partition.movements.per.broker"]) != "2" {
+			return errorf("cluster defaults after AlterConfigs: %v", def)
+		}
+		return nil
+	})
+}
+
+// TestThrottledReplicasList: the topic configs naming throttled replicas
+// are lists: validated, and edited by APPEND and SUBTRACT.
+func TestThrottledReplicasList(t *testing.T) {
+	b := startBroker(t)
+	createTopic(t, b, "thr", 2, nil)
+	adm := b.admin(t)
+	alter := func(op kadm.IncrementalOp, v string) error {
+		resp, err := adm.AlterTopicConfigs(ctxFor(t, 10*time.Second),
+			[]kadm.AlterConfig{{Op: op, Name: "leader.replication.throttled.replicas", Value: kmsg.StringPtr(v)}}, "thr")
+		if err != nil {
+			return err
+		}
+		return resp[0].Err
+	}
+	for _, step := range []struct {
+		op kadm.IncrementalOp
+		v  string
+	}{{kadm.AppendConfig, "0:1"}, {kadm.AppendConfig, "1:1,0:1"}, {kadm.SubtractConfig, "0:1"}} {
+		if err := alter(step.op, step.v); err != nil {
+			t.Fatalf("%v %s: %v", step.op, step.v, err)
+		}
+	}
+	if c := topicConfigs(t, b, "thr")["leader.replication.throttled.replicas"]; value(c) != "1:1" || c.ConfigType != kmsg.ConfigTypeList {
+		t.Fatalf("list after APPEND, APPEND, SUBTRACT: %s (%v)", value(c), c.ConfigType)
+	}
+	for _, bad := range []string{"1", "a:b", "0:1:2"} {
+		if err := alter(kadm.SetConfig, bad); !errors.Is(err, kerr.InvalidConfig) {
+			t.Errorf("SET %q: %v, want INVALID_CONFIG", bad, err)
+		}
+	}
+	if err := alter(kadm.SetConfig, "*"); err != nil {
+		t.Fatalf("SET *: %v", err)
+	}
+	resp, err := adm.AlterTopicConfigs(ctxFor(t, 10*time.Second),
+		[]kadm.AlterConfig{{Op: kadm.AppendConfig, Name: "retention.ms", Value: kmsg.StringPtr("5")}}, "thr")
+	if err != nil || !errors.Is(resp[0].Err, kerr.InvalidConfig) {
+		t.Fatalf("APPEND to a single-valued config: %v %v", err, resp)
 	}
 }
 

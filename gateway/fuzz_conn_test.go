@@ -39,6 +39,10 @@ func (fuzzAdmin) SubmitReassignments([]cluster.Reassignment) error { return clus
 func (fuzzAdmin) SetTopicConfig(string, map[string]string) error {
 	return cluster.ErrUnknownTopic
 }
+func (fuzzAdmin) BrokerConfig(string) (map[string]string, error) { return map[string]string{}, nil }
+func (fuzzAdmin) SetBrokerConfig(string, map[string]string) error {
+	return errors.New("fuzz: no broker configs")
+}
 func (fuzzAdmin) CreateTopic(string, map[int32][]int32, map[string]string) (cluster.TopicID, error) {
 	return cluster.TopicID{}, errors.New("fuzz: no topics")
 }

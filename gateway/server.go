@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -49,6 +50,10 @@ type Admin interface {
 	// SubmitReassignments asks the controller to move partitions (empty
 	// replicas: cancel the move).
 	SubmitReassignments(rs []cluster.Reassignment) error
+	// BrokerConfig returns the dynamic configs of a broker id or of
+	// cluster.DefaultBrokerEntity; SetBrokerConfig replaces them.
+	BrokerConfig(entity string) (map[string]string, error)
+	SetBrokerConfig(entity string, configs map[string]string) error
 }
 
 // ProducerIDAllocator hands out producer ids for InitProducerId.
@@ -78,6 +83,12 @@ type Server struct {
 	// maxFrame is socket.request.max.bytes, lowered if needed so that one
 	// frame's charge fits queued.max.request.bytes.
 	maxFrame int32
+	// broker is the current configuration: cfg.Broker with the dynamic
+	// broker configs applied (SetBrokerConfig). Settings read at start
+	// (frame and memory limits) come from cfg.Broker.
+	broker atomic.Pointer[config.Broker]
+	// leaderThrottle is leader.replication.throttled.rate.
+	leaderThrottle *actors.Throttle
 
 	mu struct {
 		sync.Mutex
@@ -103,8 +114,19 @@ func Listen(cfg Config, backend Backend) (*Server, error) {
 		s.maxFrame = int32(limit)
 	}
 	s.mu.conns = make(map[*conn]struct{})
+	s.leaderThrottle = actors.NewThrottle(cfg.Broker.LeaderThrottleRate, nil)
+	s.broker.Store(cfg.Broker)
 	return s, nil
 }
+
+// SetBrokerConfig applies a changed configuration (dynamic broker configs).
+func (s *Server) SetBrokerConfig(b *config.Broker) {
+	s.broker.Store(b)
+	s.leaderThrottle.SetRate(b.LeaderThrottleRate)
+}
+
+// brokerCfg is the current configuration.
+func (s *Server) brokerCfg() *config.Broker { return s.broker.Load() }
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() *net.TCPAddr { return s.ln.Addr().(*net.TCPAddr) }
@@ -188,4 +210,4 @@ func (s *Server) advertised() (string, int32) {
 }
 
 // requestTimeout bounds waits for requests that carry no timeout.
-func (s *Server) requestTimeout() time.Duration { return s.cfg.Broker.RequestTimeout }
+func (s *Server) requestTimeout() time.Duration { return s.brokerCfg().RequestTimeout }

@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -70,6 +72,10 @@ type Broker struct {
 	served   chan error
 	stopCfg  chan struct{}
 	cfgDone  chan struct{}
+	// static is the configuration from the file and flags; the one in use
+	// (cfg.Broker at start, then what followConfigChanges applies) adds
+	// the dynamic broker configs from ZooKeeper.
+	static *config.Broker
 	lock     *os.File
 
 	shutdownOnce sync.Once
@@ -131,6 +137,10 @@ func Start(cfg Config) (_ *Broker, err error) {
 		return nil, fmt.Errorf("broker: metadata layout: %w", err)
 	}
 	b.pids = &producerIDs{store: b.store, brokerID: cfg.ID}
+	b.static = cfg.Broker
+	if eff, ok := b.loadDynamicConfig(); ok {
+		cfg.Broker, b.cfg.Broker = eff, eff
+	}
 
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(logging.NewSlogHandler(log.With().Str("component", "protoactor").Logger()))
@@ -425,14 +435,17 @@ func (p *producerIDs) NextProducerID() (int64, error) {
 	return id, nil
 }
 
-// followConfigChanges turns topic config change notifications into
-// messages to the replica manager.
+// followConfigChanges turns config change notifications into messages:
+// topic configs to the replica manager, dynamic broker configs (this
+// broker's and the cluster default) to the gateway, the replica manager
+// and the controller.
 func (b *Broker) followConfigChanges() {
 	defer close(b.cfgDone)
 	last := ""
 	first := true
+	applied := b.cfg.Broker
 	for {
-		configs, seen, ch, err := b.store.TopicConfigChangesSince(last)
+		changes, seen, ch, err := b.store.ConfigChangesSince(last, true)
 		if err != nil {
 			b.log.Warn().Err(err).Msg("reading config changes")
 			select {
@@ -444,8 +457,22 @@ func (b *Broker) followConfigChanges() {
 		}
 		last = seen
 		if !first { // configs that exist at start arrive with LeaderAndIsr
-			for topic, cfg := range configs {
+			for topic, cfg := range changes.Topics {
 				b.system.Root.Send(b.rm, &actors.TopicConfigChanged{Topic: topic, Overrides: cfg})
+			}
+		}
+		_, mine := changes.Brokers[strconv.Itoa(int(b.cfg.ID))]
+		_, dflt := changes.Brokers[cluster.DefaultBrokerEntity]
+		// The first pass reads the broker configs again: a change made
+		// between Start's read and the watch is not missed.
+		if first || mine || dflt {
+			if eff, ok := b.loadDynamicConfig(); ok && !sameDynamic(eff, applied) {
+				applied = eff
+				def, own := eff.DynamicSettings()
+				b.log.Info().Interface("cluster_default", def).Interface("broker", own).Msg("dynamic broker configs changed")
+				b.gw.SetBrokerConfig(eff)
+				b.system.Root.Send(b.rm, &actors.BrokerConfigChanged{Broker: eff})
+				b.system.Root.Send(b.ctrl, &actors.BrokerConfigChanged{Broker: eff})
 			}
 		}
 		first = false
@@ -455,4 +482,31 @@ func (b *Broker) followConfigChanges() {
 			return
 		}
 	}
+}
+
+// loadDynamicConfig reads the dynamic broker configs (the cluster default
+// and this broker's) and applies them to the static configuration. ok is
+// false when they could not be read (the caller keeps what it has).
+func (b *Broker) loadDynamicConfig() (*config.Broker, bool) {
+	def, err := b.store.BrokerConfig(cluster.DefaultBrokerEntity)
+	if err != nil {
+		b.log.Warn().Err(err).Msg("reading the cluster-wide dynamic broker configs")
+		return nil, false
+	}
+	own, err := b.store.BrokerConfig(strconv.Itoa(int(b.cfg.ID)))
+	if err != nil {
+		b.log.Warn().Err(err).Msg("reading this broker's dynamic configs")
+		return nil, false
+	}
+	eff, err := b.static.WithDynamic(def, own)
+	if err != nil {
+		b.log.Warn().Err(err).Msg("ignoring invalid dynamic broker configs")
+	}
+	return eff, true
+}
+
+func sameDynamic(a, b *config.Broker) bool {
+	ad, ao := a.DynamicSettings()
+	bd, bo := b.DynamicSettings()
+	return maps.Equal(ad, bd) && maps.Equal(ao, bo)
 }

@@ -2,8 +2,10 @@ package config
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"sort"
@@ -22,6 +24,12 @@ type brokerKey struct {
 	doc    string
 	topic  bool // a default for a topic config (see topicKeys.BrokerKey)
 	hidden bool // derived aliases (log.retention.hours) not listed as their own value
+	// dynamic settings may also be set in ZooKeeper, for one broker
+	// (/config/brokers/<id>) or as the cluster-wide default
+	// (/config/brokers/<default>), and take effect without a restart —
+	// Kafka's per-broker and cluster-wide update modes. The others are
+	// read-only: set in the config file, read at start.
+	dynamic bool
 }
 
 // brokerKeys are the broker settings Troupe understands, by their Kafka
@@ -52,9 +60,15 @@ var brokerKeys = []brokerKey{
 	{name: "request.timeout.ms", def: "30000", kind: kindInt, min: 1, max: math.MaxInt32, doc: "upper bound for a request a client did not bound itself"},
 	{name: "leader.imbalance.check.interval.seconds", def: "300", kind: kindLong, min: 1, max: math.MaxInt64},
 	{name: "auto.leader.rebalance.enable", def: "true", kind: kindBool},
-	{name: "log.retention.hours", def: "168", kind: kindInt, min: -1, max: math.MaxInt32, hidden: true},
-	{name: "log.retention.minutes", def: "", kind: kindInt, min: -1, max: math.MaxInt32, hidden: true},
-	{name: "log.roll.hours", def: "168", kind: kindInt, min: 1, max: math.MaxInt32, hidden: true},
+	{name: "log.retention.hours", def: "168", kind: kindInt, min: -1, max: math.MaxInt32, hidden: true, dynamic: true},
+	{name: "log.retention.minutes", def: "", kind: kindInt, min: -1, max: math.MaxInt32, hidden: true, dynamic: true},
+	{name: "log.roll.hours", def: "168", kind: kindInt, min: 1, max: math.MaxInt32, hidden: true, dynamic: true},
+	{name: "leader.replication.throttled.rate", def: strconv.FormatInt(math.MaxInt64, 10), kind: kindLong, min: 0, max: math.MaxInt64, dynamic: true,
+		doc: "bytes/s this broker sends, as leader, to replicas being moved onto other brokers (and those named by leader.replication.throttled.replicas) while they are out of sync"},
+	{name: "follower.replication.throttled.rate", def: strconv.FormatInt(math.MaxInt64, 10), kind: kindLong, min: 0, max: math.MaxInt64, dynamic: true,
+		doc: "bytes/s this broker fetches, as follower, for its replicas being moved onto it (and those named by follower.replication.throttled.replicas) while they are behind"},
+	{name: "num.concurrent.partition.movements.per.broker", def: "5", kind: kindInt, min: 1, max: math.MaxInt32, dynamic: true,
+		doc: "partition moves copying data that may involve one broker (as a replica added or removed) at a time; further requested moves wait (Cruise Control's setting)"},
 }
 
 var brokerKeyIndex = func() map[string]*brokerKey {
@@ -70,16 +84,25 @@ var brokerKeyIndex = func() map[string]*brokerKey {
 		if _, dup := m[k.BrokerKey]; dup {
 			continue
 		}
-		m[k.BrokerKey] = &brokerKey{name: k.BrokerKey, def: k.Default, kind: k.kind, min: k.min, max: k.max, topic: true}
+		// Kafka's topic defaults (log.retention.ms, …) are cluster-wide
+		// dynamic configs.
+		m[k.BrokerKey] = &brokerKey{name: k.BrokerKey, def: k.Default, kind: k.kind, min: k.min, max: k.max, topic: true, dynamic: true}
 	}
 	return m
 }()
 
-// Broker is a broker's static configuration: Kafka-named settings from a
-// properties file and --override flags.
+// Broker is a broker's configuration: Kafka-named settings from a
+// properties file and --override flags (static), and for the settings
+// Kafka marks dynamic, the values stored in ZooKeeper for this broker and
+// for the cluster (WithDynamic). A Broker is immutable: a change makes a
+// new one.
 type Broker struct {
-	// values are the settings given explicitly, validated.
+	// values are the static settings given explicitly, validated.
 	values map[string]string
+	// dynDefault and dynBroker are the validated dynamic settings: the
+	// cluster-wide default and this broker's own. Precedence: dynBroker,
+	// dynDefault, values, built-in default.
+	dynDefault, dynBroker map[string]string
 
 	NumPartitions            int32
 	DefaultReplicationFactor int16
@@ -105,6 +128,12 @@ type Broker struct {
 	RequestTimeout           time.Duration
 	LeaderImbalanceInterval  time.Duration
 	AutoLeaderRebalance      bool
+	// LeaderThrottleRate and FollowerThrottleRate bound replication of
+	// throttled replicas in bytes/s (math.MaxInt64: unthrottled).
+	LeaderThrottleRate   int64
+	FollowerThrottleRate int64
+	// MaxMovesPerBroker bounds the data-copying moves in flight per broker.
+	MaxMovesPerBroker int
 }
 
 // DefaultBroker returns the configuration with every setting at its default.
@@ -119,31 +148,108 @@ func DefaultBroker() *Broker {
 // NewBroker validates settings (Kafka names → values) and resolves the
 // broker configuration.
 func NewBroker(settings map[string]string) (*Broker, error) {
-	b := &Broker{values: make(map[string]string, len(settings))}
-	names := make([]string, 0, len(settings))
-	for n := range settings {
+	values := make(map[string]string, len(settings))
+	for _, n := range sortedNames(settings) {
+		v := strings.TrimSpace(settings[n])
+		if err := validateBrokerValue(n, v); err != nil {
+			return nil, err
+		}
+		values[n] = v
+	}
+	return resolveBroker(values, nil, nil)
+}
+
+func sortedNames(m map[string]string) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for _, n := range names {
-		k, ok := brokerKeyIndex[n]
-		if !ok {
-			return nil, fmt.Errorf("%w: unknown broker setting %q", ErrInvalidConfig, n)
-		}
-		v := strings.TrimSpace(settings[n])
-		ti := TopicKeyInfo{Name: n, kind: k.kind, min: k.min, max: k.max}
-		if tk, ok := topicKeyByBroker(n); ok {
-			ti = *tk
-			ti.Name = n
-		}
-		if err := ti.validate(v); err != nil {
-			return nil, err
-		}
-		b.values[n] = v
+	return names
+}
+
+func validateBrokerValue(name, v string) error {
+	k, ok := brokerKeyIndex[name]
+	if !ok {
+		return fmt.Errorf("%w: unknown broker setting %q", ErrInvalidConfig, name)
 	}
+	ti := TopicKeyInfo{Name: name, kind: k.kind, min: k.min, max: k.max}
+	if tk, ok := topicKeyByBroker(name); ok {
+		ti = *tk
+		ti.Name = name
+	}
+	return ti.validate(v)
+}
+
+// ErrReadOnly marks a broker setting that cannot be changed while the
+// broker runs (Kafka: "Cannot update these configs dynamically").
+var ErrReadOnly = fmt.Errorf("%w: read-only broker setting (set it in the config file)", ErrInvalidConfig)
+
+// ValidateDynamic checks a setting for the dynamic broker configs in
+// ZooKeeper: a known setting that Kafka marks dynamic, with a valid value.
+func ValidateDynamic(name, value string) error {
+	k, ok := brokerKeyIndex[name]
+	if !ok {
+		return fmt.Errorf("%w: unknown broker setting %q", ErrInvalidConfig, name)
+	}
+	if !k.dynamic {
+		return fmt.Errorf("%w: %s", ErrReadOnly, name)
+	}
+	return validateBrokerValue(name, strings.TrimSpace(value))
+}
+
+// IsDynamic reports whether a broker setting may be changed at run time.
+func IsDynamic(name string) bool {
+	k, ok := brokerKeyIndex[name]
+	return ok && k.dynamic
+}
+
+// WithDynamic returns the configuration with the dynamic settings stored
+// in ZooKeeper applied: clusterDefault (/config/brokers/<default>) and
+// perBroker (/config/brokers/<id>), the latter winning. Entries that are
+// unknown, read-only or invalid (written around the API) are left out and
+// reported in the error; the configuration is usable either way.
+func (b *Broker) WithDynamic(clusterDefault, perBroker map[string]string) (*Broker, error) {
+	var bad []error
+	clean := func(m map[string]string) map[string]string {
+		out := make(map[string]string, len(m))
+		for _, n := range sortedNames(m) {
+			v := strings.TrimSpace(m[n])
+			if err := ValidateDynamic(n, v); err != nil {
+				bad = append(bad, err)
+				continue
+			}
+			out[n] = v
+		}
+		return out
+	}
+	nb, err := resolveBroker(b.values, clean(clusterDefault), clean(perBroker))
+	if err != nil {
+		return b, err // cannot happen: every layer is validated
+	}
+	return nb, errors.Join(bad...)
+}
+
+// lookup is a setting's effective explicit value and its source (ok false:
+// the built-in default applies).
+func (b *Broker) lookup(name string) (string, Source, bool) {
+	if v, ok := b.dynBroker[name]; ok {
+		return v, SourceDynamicBroker, true
+	}
+	if v, ok := b.dynDefault[name]; ok {
+		return v, SourceDynamicDefault, true
+	}
+	if v, ok := b.values[name]; ok {
+		return v, SourceStaticBroker, true
+	}
+	return "", SourceDefault, false
+}
+
+func resolveBroker(values, dynDefault, dynBroker map[string]string) (*Broker, error) {
+	b := &Broker{values: values, dynDefault: dynDefault, dynBroker: dynBroker}
 	var err error
 	i := func(name string) int64 {
-		v, ok := b.values[name]
+		v, _, ok := b.lookup(name)
 		if !ok {
 			v = brokerKeyIndex[name].def
 		}
@@ -154,7 +260,7 @@ func NewBroker(settings map[string]string) (*Broker, error) {
 		return n
 	}
 	bl := func(name string) bool {
-		v, ok := b.values[name]
+		v, _, ok := b.lookup(name)
 		if !ok {
 			v = brokerKeyIndex[name].def
 		}
@@ -185,6 +291,9 @@ func NewBroker(settings map[string]string) (*Broker, error) {
 	b.RequestTimeout = ms("request.timeout.ms")
 	b.LeaderImbalanceInterval = time.Duration(i("leader.imbalance.check.interval.seconds")) * time.Second
 	b.AutoLeaderRebalance = bl("auto.leader.rebalance.enable")
+	b.LeaderThrottleRate = i("leader.replication.throttled.rate")
+	b.FollowerThrottleRate = i("follower.replication.throttled.rate")
+	b.MaxMovesPerBroker = int(i("num.concurrent.partition.movements.per.broker"))
 	if err != nil {
 		return nil, err
 	}
@@ -203,45 +312,66 @@ func topicKeyByBroker(brokerName string) (*TopicKeyInfo, bool) {
 // topicDefault returns the broker-level default for a topic config, if the
 // broker settings give one (with Kafka's hours/minutes/ms precedence for
 // retention and roll time).
-func (b *Broker) topicDefault(k TopicKeyInfo) (string, bool) {
+func (b *Broker) topicDefault(k TopicKeyInfo) (string, Source, bool) {
 	if k.BrokerKey == "" {
-		return "", false
+		return "", SourceDefault, false
 	}
-	if v, ok := b.values[k.BrokerKey]; ok {
-		return v, true
+	if v, src, ok := b.lookup(k.BrokerKey); ok {
+		return v, src, true
+	}
+	scaled := func(name string, unit int64) (string, Source, bool) {
+		v, src, ok := b.lookup(name)
+		if !ok {
+			return "", src, false
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if n < 0 {
+			return "-1", src, true
+		}
+		return strconv.FormatInt(n*unit, 10), src, true
 	}
 	switch k.Name {
 	case "retention.ms":
-		if v, ok := b.values["log.retention.minutes"]; ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			if n < 0 {
-				return "-1", true
-			}
-			return strconv.FormatInt(n*60_000, 10), true
+		if v, src, ok := scaled("log.retention.minutes", 60_000); ok {
+			return v, src, true
 		}
-		if v, ok := b.values["log.retention.hours"]; ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			if n < 0 {
-				return "-1", true
-			}
-			return strconv.FormatInt(n*3_600_000, 10), true
-		}
+		return scaled("log.retention.hours", 3_600_000)
 	case "segment.ms":
-		if v, ok := b.values["log.roll.hours"]; ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return strconv.FormatInt(n*3_600_000, 10), true
-		}
+		return scaled("log.roll.hours", 3_600_000)
 	}
-	return "", false
+	return "", SourceDefault, false
 }
 
-// Settings returns the explicit settings, for DescribeConfigs on a broker.
-func (b *Broker) Settings() map[string]string {
-	out := make(map[string]string, len(b.values))
-	for k, v := range b.values {
-		out[k] = v
+// Synonym is one level a broker setting is given at.
+type Synonym struct {
+	Name   string
+	Value  string
+	Source Source
+}
+
+// Synonyms lists the levels a broker setting is set at, highest precedence
+// first (dynamic for this broker, dynamic default, static), then its
+// built-in default: DescribeConfigs' synonyms.
+func (b *Broker) Synonyms(name string) []Synonym {
+	var out []Synonym
+	for _, l := range []struct {
+		m   map[string]string
+		src Source
+	}{{b.dynBroker, SourceDynamicBroker}, {b.dynDefault, SourceDynamicDefault}, {b.values, SourceStaticBroker}} {
+		if v, ok := l.m[name]; ok {
+			out = append(out, Synonym{Name: name, Value: v, Source: l.src})
+		}
+	}
+	if k, ok := brokerKeyIndex[name]; ok && k.def != "" {
+		out = append(out, Synonym{Name: name, Value: k.def, Source: SourceDefault})
 	}
 	return out
+}
+
+// DynamicSettings returns the dynamic settings applied: the cluster-wide
+// default and this broker's own.
+func (b *Broker) DynamicSettings() (clusterDefault, perBroker map[string]string) {
+	return maps.Clone(b.dynDefault), maps.Clone(b.dynBroker)
 }
 
 // BrokerValue is one broker setting with its value and source.
@@ -250,18 +380,21 @@ type BrokerValue struct {
 	Value  string
 	Source Source
 	Type   string
+	// Dynamic: the setting may be changed at run time (not read-only).
+	Dynamic bool
+	Doc     string
 }
 
 // Values lists every broker setting (explicit or default), sorted by name.
 func (b *Broker) Values() []BrokerValue {
 	out := make([]BrokerValue, 0, len(brokerKeyIndex))
 	for name, k := range brokerKeyIndex {
-		if k.hidden && b.values[name] == "" {
+		if _, _, set := b.lookup(name); k.hidden && !set {
 			continue
 		}
-		v := BrokerValue{Name: name, Value: k.def, Source: SourceDefault, Type: TopicKeyInfo{kind: k.kind}.Type()}
-		if ev, ok := b.values[name]; ok {
-			v.Value, v.Source = ev, SourceStaticBroker
+		v := BrokerValue{Name: name, Value: k.def, Source: SourceDefault, Type: TopicKeyInfo{kind: k.kind}.Type(), Dynamic: k.dynamic, Doc: k.doc}
+		if ev, src, ok := b.lookup(name); ok {
+			v.Value, v.Source = ev, src
 		}
 		out = append(out, v)
 	}

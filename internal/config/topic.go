@@ -28,6 +28,9 @@ const (
 	kindInt
 	kindBool
 	kindString
+	// kindThrottledList: "" or "*" or "partition:broker,…" (Kafka's
+	// *.replication.throttled.replicas).
+	kindThrottledList
 )
 
 // TopicKeyInfo describes one topic config.
@@ -53,6 +56,8 @@ func (k TopicKeyInfo) Type() string {
 		return "INT"
 	case kindBool:
 		return "BOOLEAN"
+	case kindThrottledList:
+		return "LIST"
 	}
 	return "STRING"
 }
@@ -70,7 +75,11 @@ var topicKeys = []TopicKeyInfo{
 	{Name: "flush.messages", BrokerKey: "log.flush.interval.messages", Default: strconv.FormatInt(math.MaxInt64, 10), kind: kindLong, min: 1, max: math.MaxInt64,
 		Doc: "fsync after this many messages; 1 means fsync before every acknowledgement (batched)."},
 	{Name: "flush.ms", BrokerKey: "log.flush.interval.ms", Default: strconv.FormatInt(math.MaxInt64, 10), kind: kindLong, min: 0, max: math.MaxInt64},
+	{Name: "follower.replication.throttled.replicas", Default: "", kind: kindThrottledList,
+		Doc: "Replicas (partition:broker, or * for all) whose follower fetches follower.replication.throttled.rate bounds; Troupe also throttles replicas being moved onto a broker."},
 	{Name: "index.interval.bytes", BrokerKey: "log.index.interval.bytes", Default: "4096", kind: kindInt, min: 0, max: math.MaxInt32},
+	{Name: "leader.replication.throttled.replicas", Default: "", kind: kindThrottledList,
+		Doc: "Replicas (partition:broker, or * for all) whose leader serves out-of-sync followers at most leader.replication.throttled.rate; Troupe also throttles fetches by replicas being moved."},
 	{Name: "max.message.bytes", BrokerKey: "message.max.bytes", Default: "1048588", kind: kindInt, min: 0, max: math.MaxInt32},
 	{Name: "message.timestamp.type", BrokerKey: "log.message.timestamp.type", Default: "CreateTime", kind: kindString, oneOf: []string{"CreateTime"}},
 	{Name: "min.insync.replicas", BrokerKey: "min.insync.replicas", Default: "1", kind: kindInt, min: 1, max: math.MaxInt32},
@@ -145,6 +154,10 @@ func (k *TopicKeyInfo) validate(v string) error {
 		if _, err := strconv.ParseBool(v); err != nil || (v != "true" && v != "false") {
 			return fmt.Errorf("%w: %s=%q is not true or false", ErrInvalidConfig, k.Name, v)
 		}
+	case kindThrottledList:
+		if _, err := ParseThrottled(v); err != nil {
+			return fmt.Errorf("%w: %s=%q: %v", ErrInvalidConfig, k.Name, v, err)
+		}
 	case kindString:
 		if len(k.oneOf) > 0 {
 			for _, o := range k.oneOf {
@@ -173,7 +186,66 @@ type Topic struct {
 	FlushMessages               int64
 	FlushMs                     int64
 	FileDeleteDelay             time.Duration
+	// LeaderThrottled and FollowerThrottled are the replicas the topic
+	// names for replication throttling.
+	LeaderThrottled   Throttled
+	FollowerThrottled Throttled
 }
+
+// Throttled is a parsed *.replication.throttled.replicas list. It is
+// comparable (Topic values are compared to see whether a config changed).
+type Throttled struct {
+	All bool
+	// list is the canonical form: ",p:b,p:b," sorted, or "".
+	list string
+}
+
+// Has reports whether the list names a partition's replica on a broker.
+func (t Throttled) Has(partition, broker int32) bool {
+	if t.All {
+		return true
+	}
+	if t.list == "" {
+		return false
+	}
+	return strings.Contains(t.list, ","+strconv.Itoa(int(partition))+":"+strconv.Itoa(int(broker))+",")
+}
+
+// ParseThrottled parses "", "*" or "partition:broker,…" (spaces allowed).
+func ParseThrottled(v string) (Throttled, error) {
+	v = strings.TrimSpace(v)
+	if v == "*" {
+		return Throttled{All: true}, nil
+	}
+	if v == "" {
+		return Throttled{}, nil
+	}
+	type pb struct{ p, b int64 }
+	var es []pb
+	for _, e := range strings.Split(v, ",") {
+		ps, bs, ok := strings.Cut(strings.TrimSpace(e), ":")
+		p, perr := strconv.ParseInt(strings.TrimSpace(ps), 10, 32)
+		b, berr := strconv.ParseInt(strings.TrimSpace(bs), 10, 32)
+		if !ok || perr != nil || berr != nil || p < 0 || b < 0 {
+			return Throttled{}, fmt.Errorf("want * or partition:broker entries, got %q", e)
+		}
+		es = append(es, pb{p, b})
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].p < es[j].p || es[i].p == es[j].p && es[i].b < es[j].b })
+	var sb strings.Builder
+	sb.WriteByte(',')
+	for i, e := range es {
+		if i > 0 && e == es[i-1] {
+			continue
+		}
+		fmt.Fprintf(&sb, "%d:%d,", e.p, e.b)
+	}
+	return Throttled{list: sb.String()}, nil
+}
+
+// IsList reports whether a topic config is a list (IncrementalAlterConfigs
+// APPEND and SUBTRACT apply to it).
+func (k TopicKeyInfo) IsList() bool { return k.kind == kindThrottledList }
 
 // Source says where an effective config value came from (DescribeConfigs
 // config_source).
@@ -181,10 +253,11 @@ type Source int8
 
 // Sources, numbered as Kafka's DescribeConfigs v1+ config_source.
 const (
-	SourceTopic         Source = 1 // DYNAMIC_TOPIC_CONFIG
-	SourceStaticBroker  Source = 4 // STATIC_BROKER_CONFIG
-	SourceDefault       Source = 5 // DEFAULT_CONFIG
-	SourceDynamicBroker Source = 2 // DYNAMIC_BROKER_CONFIG (unused: broker configs are static)
+	SourceTopic          Source = 1 // DYNAMIC_TOPIC_CONFIG
+	SourceDynamicBroker  Source = 2 // DYNAMIC_BROKER_CONFIG: /config/brokers/<id>
+	SourceDynamicDefault Source = 3 // DYNAMIC_DEFAULT_BROKER_CONFIG: /config/brokers/<default>
+	SourceStaticBroker   Source = 4 // STATIC_BROKER_CONFIG
+	SourceDefault        Source = 5 // DEFAULT_CONFIG
 )
 
 // Value is one resolved config value.
@@ -232,6 +305,16 @@ func (b *Broker) ResolveTopic(overrides map[string]string) (Topic, error) {
 		FlushMs:                     num("flush.ms"),
 		FileDeleteDelay:             time.Duration(num("file.delete.delay.ms")) * time.Millisecond,
 	}
+	for _, l := range []struct {
+		name string
+		to   *Throttled
+	}{{"leader.replication.throttled.replicas", &t.LeaderThrottled}, {"follower.replication.throttled.replicas", &t.FollowerThrottled}} {
+		th, err := ParseThrottled(get(l.name))
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("%w: %s: %v", ErrInvalidConfig, l.name, err)
+		}
+		*l.to = th
+	}
 	return t, firstErr
 }
 
@@ -241,8 +324,8 @@ func (b *Broker) TopicValues(overrides map[string]string) []Value {
 	out := make([]Value, 0, len(topicKeys))
 	for _, k := range TopicKeys() {
 		v := Value{Key: k, Value: k.Default, Source: SourceDefault}
-		if bv, ok := b.topicDefault(k); ok {
-			v.Value, v.Source = bv, SourceStaticBroker
+		if bv, src, ok := b.topicDefault(k); ok {
+			v.Value, v.Source = bv, src
 		}
 		if ov, ok := overrides[k.Name]; ok && k.validate(ov) == nil {
 			v.Value, v.Source = strings.TrimSpace(ov), SourceTopic

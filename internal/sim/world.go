@@ -126,6 +126,10 @@ func NewWorld(cfg Config) *World {
 	b.AutoLeaderRebalance = cfg.Nemesis.PreferredElections
 	b.LeaderImbalanceInterval = 7 * time.Second
 	b.ControlledShutdown = true
+	// A small bound on concurrent moves per broker makes requested moves
+	// wait their turn in the mailbox. Taken from the seed, not the
+	// source, so the fault schedule of a seed does not depend on it.
+	b.MaxMovesPerBroker = 1 + int(cfg.Seed%3)
 	w.brokerCfg = b
 	w.hist = newHistory()
 	w.zk = newSimZK(w)

@@ -76,7 +76,7 @@ type Broker struct {
 	// (cfg.Broker at start, then what followConfigChanges applies) adds
 	// the dynamic broker configs from ZooKeeper.
 	static *config.Broker
-	lock     *os.File
+	lock   *os.File
 
 	shutdownOnce sync.Once
 }

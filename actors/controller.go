@@ -267,6 +267,8 @@ func (c *controller) stepActive(msg any, from any) {
 		c.alterPartition(m, from)
 	case *messages.ControlledShutdownRequest:
 		c.controlledShutdown(m, from)
+	case *ElectLeadersRequest:
+		c.electLeaders(m, from)
 	case *messages.StopReplicaResponse:
 		c.stopReplicaAnswered(m)
 		c.strayStopped(m)

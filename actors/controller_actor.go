@@ -67,6 +67,10 @@ func (a *controllerActor) Receive(ctx actor.Context) {
 		return
 	case actor.SystemMessage, actor.AutoReceiveMessage:
 		return
+	case *ElectLeadersRequest:
+		// The gateway is no actor: its answer goes to the request's channel.
+		a.carryOut(ctx, a.core.step(m, m.Reply))
+		return
 	}
 	a.carryOut(ctx, a.core.step(ctx.Message(), ctx.Sender()))
 }
@@ -81,8 +85,16 @@ func (a *controllerActor) carryOut(ctx actor.Context, effects []effect) {
 		case watchLink:
 			ctx.Watch(brokerActor(ctx, e.addr, e.name))
 		case reply:
-			if to, ok := e.to.(*actor.PID); ok && to != nil {
-				ctx.Send(to, e.msg)
+			switch to := e.to.(type) {
+			case *actor.PID:
+				if to != nil {
+					ctx.Send(to, e.msg)
+				}
+			case chan<- *ElectLeadersAnswer:
+				select { // buffered by the asker; never block the actor
+				case to <- e.msg.(*ElectLeadersAnswer):
+				default:
+				}
 			}
 		default:
 			panic(fmt.Sprintf("actors: unknown controller effect %T", e))

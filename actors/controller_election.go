@@ -61,6 +61,8 @@ func (c *controller) stepStandby(msg any, from any) {
 		c.emit(reply{to: from, msg: &messages.AlterPartitionResponse{ErrorCode: codeNotController, Topic: m.Topic, Partition: m.Partition}})
 	case *messages.ControlledShutdownRequest:
 		c.emit(reply{to: from, msg: &messages.ControlledShutdownResponse{ErrorCode: codeNotController}})
+	case *ElectLeadersRequest:
+		c.emit(reply{to: from, msg: &ElectLeadersAnswer{ErrorCode: codeNotController}})
 	case ctrlTick:
 		if c.retryElectionAt > 0 && c.ticks >= c.retryElectionAt {
 			c.retryElectionAt = 0

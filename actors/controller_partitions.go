@@ -56,6 +56,8 @@ func (c *controller) reconcileAll() {
 		ch, ok := c.view.decide(p)
 		if ok {
 			ch.decided = true
+		} else if pc, elect := c.requestedElection(p); elect {
+			ch = pc
 		} else if t.writing || t.unsure {
 			if p.moving() {
 				p.dirty = true // after the topic's rewrite
@@ -169,6 +171,9 @@ func (c *controller) applyCommits(commits []*stateCommit) {
 		p := cm.p
 		p.hasState, p.state, p.zkVersion = true, cm.change.state, cm.version
 		p.unsure, p.intended = false, nil
+		if p.state.Leader >= 0 {
+			p.electUnclean = false
+		}
 		c.stepCommitted(p, cm.change.step)
 		if p.moving() {
 			p.dirty = true // the move's next step may be due

@@ -37,6 +37,7 @@ import (
 //	ack ID                      broker ID acknowledges every LeaderAndIsr and UpdateMetadata sent to it
 //	stopped ID                  broker ID answers every StopReplica sent to it
 //	reassign NAME [partition=N] [replicas=2,3,4]  ask to move a partition of NAME (default 0; no replicas: cancel its move)
+//	elect [partitions=0,1] [unclean=true]   ElectLeaders for partitions of t (default: every partition)
 //	tick [n=N]
 //	state                       the controller's view
 //	assignment [partition=N]    a partition of t (default 0): replicas and move in the view and in ZooKeeper
@@ -223,6 +224,12 @@ func (h *controllerHarness) run(d *datadriven.TestData) {
 			Replicas: idsArg(d, "replicas", nil)}}); err != nil {
 			h.t.Fatal(err)
 		}
+	case "elect":
+		var tps []TopicPartition
+		for _, p := range idsArg(d, "partitions", nil) {
+			tps = append(tps, TopicPartition{"t", p})
+		}
+		h.step(&ElectLeadersRequest{Partitions: tps, Unclean: strArg(d, "unclean", "false") == "true"}, nil)
 	case "assignment":
 		part := int32(intArg(d, "partition", 0))
 		if _, p := h.ctrl.view.partition(TopicPartition{"t", part}); p != nil {
@@ -329,6 +336,14 @@ func (h *controllerHarness) effects(effects []effect) {
 			h.sent[e.to.ID] = append(h.sent[e.to.ID], e.msg)
 			h.printf("-> b%d %s\n", e.to.ID, messageText(e.msg))
 		case reply:
+			if a, ok := e.msg.(*ElectLeadersAnswer); ok {
+				h.printf("elect-leaders answer: code %d", a.ErrorCode)
+				for _, tp := range sortedTPs(a.Partitions) {
+					h.printf(" %s=%d", tp, a.Partitions[tp])
+				}
+				h.printf("\n")
+				continue
+			}
 			h.printf("reply to %v: %s\n", e.to, messageText(e.msg))
 		case watchLink:
 			h.printf("watch link %s\n", e.addr)

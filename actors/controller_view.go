@@ -76,6 +76,10 @@ type ctrlPartition struct {
 	departed map[int32]bool
 	// uncleanAllowed mirrors the topic's unclean.leader.election.enable.
 	uncleanAllowed bool
+	// electPreferred and electUnclean: an ElectLeaders request asked for a
+	// preferred election (once, at the next decision) or allowed an
+	// unclean one (until a leader is elected). controller_elect.go.
+	electPreferred, electUnclean bool
 	// reassign is the move in progress (controller_reassign.go), requested
 	// a request read and not yet recorded in the topic znode; tell: the
 	// replica set changed and the replicas are yet to hear of it.
@@ -171,7 +175,7 @@ func (c *clusterView) decide(p *ctrlPartition) (stateChange, bool) {
 					isr = append(isr, r)
 				}
 			}
-		} else if p.uncleanAllowed {
+		} else if p.uncleanAllowed || p.electUnclean {
 			for _, r := range p.replicas {
 				if c.eligible(r) {
 					leader, isr, why = r, []int32{r}, "unclean leader election"

@@ -20,6 +20,9 @@ type TopicPartition struct {
 
 func (tp TopicPartition) String() string { return fmt.Sprintf("%s-%d", tp.Topic, tp.Partition) }
 
+// Compare orders partitions by topic, then partition number.
+func (tp TopicPartition) Compare(o TopicPartition) int { return compareTP(tp, o) }
+
 // role is what a replica currently does for its partition.
 type role uint8
 

@@ -28,6 +28,7 @@ func (fuzzBackend) BrokerID() int32                  { return 1 }
 func (b fuzzBackend) Replicas() *actors.Replicas     { return b.reps }
 func (fuzzBackend) Send(*actor.PID, any)             {}
 func (fuzzBackend) Admin() Admin                     { return fuzzAdmin{} }
+func (fuzzBackend) Controller() *actor.PID           { return nil }
 func (fuzzBackend) ProducerIDs() ProducerIDAllocator { return fuzzPIDs{} }
 func (fuzzPIDs) NextProducerID() (int64, error)      { return 1000, nil }
 func (fuzzAdmin) MarkTopicForDeletion(string) error  { return cluster.ErrUnknownTopic }

@@ -25,6 +25,8 @@ type Backend interface {
 	Replicas() *actors.Replicas
 	// Send delivers a message to a local actor.
 	Send(pid *actor.PID, msg any)
+	// Controller is this broker's controller actor (active or standby).
+	Controller() *actor.PID
 	// Admin performs cluster metadata changes (topics, configs).
 	Admin() Admin
 	// ProducerIDs hands out idempotent producer ids.

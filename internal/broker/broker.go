@@ -295,6 +295,9 @@ func (b *Broker) Replicas() *actors.Replicas { return b.replicas }
 // Send implements gateway.Backend.
 func (b *Broker) Send(pid *actor.PID, msg any) { b.system.Root.Send(pid, msg) }
 
+// Controller implements gateway.Backend.
+func (b *Broker) Controller() *actor.PID { return b.ctrl }
+
 // Admin implements gateway.Backend.
 func (b *Broker) Admin() gateway.Admin { return b.store }
 

@@ -29,6 +29,8 @@ import (
 //     progress, and once cancelled the partition is back on its original
 //     replicas;
 //   - bad requests are refused with Kafka's codes;
+//   - a new order of the same replicas moves no data, and ElectLeaders
+//     makes the new preferred replica leader;
 //
 // and every acknowledged record is there at the end.
 func TestClusterReassignment(t *testing.T) {
@@ -133,6 +135,50 @@ func TestClusterReassignment(t *testing.T) {
 	down.Restart()
 	c.WaitBrokers(t, 3, 30*time.Second)
 	t.Logf("partition %d's move onto stopped broker %d cancelled: back on %v", part, down.ID(), orig1)
+
+	// 4. A new order of the same replicas moves no data: the leader stays
+	// and is no longer the preferred replica, until ElectLeaders (sent by
+	// kadm to the controller) elects the preferred one.
+	now, err := partitionsFrom(c.Brokers[0].Addr(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := now[0].replicas
+	var reordered []int32
+	for _, b := range rs {
+		if b != now[0].leader {
+			reordered = append(reordered, b)
+		}
+	}
+	reordered = append(reordered, now[0].leader)
+	assign(t, ctx, adm, topic, 0, reordered)
+	waitPartitions(t, c.Running(), topic, 30*time.Second, func(ps map[int32]partState) error {
+		if s := ps[0]; !slices.Equal(s.replicas, reordered) {
+			return fmt.Errorf("partition 0: %v, want replicas %v", s, reordered)
+		}
+		return nil
+	})
+	elected, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{topic: {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := elected[topic][0]; r.Err != nil && !errors.Is(r.Err, kerr.ElectionNotNeeded) {
+		t.Fatalf("ElectLeaders: %v", r.Err)
+	}
+	waitPartitions(t, c.Running(), topic, 30*time.Second, func(ps map[int32]partState) error {
+		if s := ps[0]; s.leader != reordered[0] {
+			return fmt.Errorf("partition 0: %v, want leader %d", s, reordered[0])
+		}
+		return nil
+	})
+	again, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{topic: {0: {}, 9: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(again[topic][0].Err, kerr.ElectionNotNeeded) || !errors.Is(again[topic][9].Err, kerr.UnknownTopicOrPartition) {
+		t.Errorf("ElectLeaders again: %+v, want ELECTION_NOT_NEEDED and UNKNOWN_TOPIC_OR_PARTITION", again[topic])
+	}
+	t.Logf("partition 0 reordered to %v: ElectLeaders made broker %d leader", reordered, reordered[0])
 
 	p.waitAcked(t, p.acked.Load()+300)
 	acks := p.stop(t)

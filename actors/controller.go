@@ -97,6 +97,8 @@ type controller struct {
 	mailboxDeleting bool
 	// strays are replicas a reassignment removed, still to be deleted.
 	strays map[TopicPartition]*stray
+	// loads are the brokers' latest load reports, by broker id.
+	loads map[int32]*messages.BrokerLoadReport
 	// moveLoad counts the data-copying moves in flight per broker during
 	// one reconcile pass (nil outside one; see admitMove).
 	moveLoad map[int32]int
@@ -269,6 +271,12 @@ func (c *controller) stepActive(msg any, from any) {
 		c.controlledShutdown(m, from)
 	case *ElectLeadersRequest:
 		c.electLeaders(m, from)
+	case *messages.BrokerLoadReport:
+		// The planner's input (sizes, rates, disks): the latest report of
+		// each registered broker incarnation, kept in memory.
+		if b, ok := c.view.brokers[m.BrokerId]; ok && b.Epoch == m.BrokerEpoch {
+			c.loads[m.BrokerId] = m
+		}
 	case *messages.StopReplicaResponse:
 		c.stopReplicaAnswered(m)
 		c.strayStopped(m)
@@ -305,6 +313,7 @@ func (c *controller) becomeActive(m *electionTried) {
 	c.watchRetryAt = map[string]int64{}
 	c.channels = map[int32]*brokerChannel{}
 	c.strays = map[TopicPartition]*stray{}
+	c.loads = map[int32]*messages.BrokerLoadReport{}
 	c.mailbox, c.mailboxDeleting = -1, false
 	c.shutdowns = nil
 	c.loaded, c.loadAttempt, c.loadRetryAt, c.rereadAt = false, 0, 0, 0

@@ -316,6 +316,9 @@ func (n *Node) hostEffects(effects []effect) {
 			n.env.Send(self, e.to.(Addr), e.msg)
 		case toPeer:
 			n.env.Send(self, Addr{Broker: brokerOfAddress(e.addr), Kind: AddrHost}, e.msg)
+		case reportLoad:
+			// The simulator models no disk usage or traffic rates; its
+			// controller plans by replica counts alone.
 		case watchLink:
 			n.env.Watch(self, e.addr)
 		default:

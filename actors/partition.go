@@ -70,6 +70,9 @@ type replicaEnv struct {
 	log       zerolog.Logger
 	// allowCrash lets CrashForTest panic the actor (tests of supervision).
 	allowCrash bool
+	// stats is where replicas publish their figures (nil: nowhere, as in
+	// the simulator).
+	stats *statsRegistry
 }
 
 // CrashForTest makes a partition actor panic when its broker was started
@@ -116,6 +119,7 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 		if a.r == nil {
 			err = ErrReplicaNotAvailable
 		}
+		a.publishStats()
 		ctx.Send(ctx.Parent(), &replicaStarted{tp: a.tp, inc: a.inc, err: err})
 		return
 	case *actor.Restarting:
@@ -125,6 +129,9 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 		a.close(ctx, ErrStopped)
 		return
 	case *stopPartition:
+		if a.env.stats != nil {
+			a.env.stats.remove(a.tp)
+		}
 		err := a.close(ctx, ErrStopped)
 		if m.delete && !a.deleted {
 			if derr := deleteReplicaLog(a.env, a.tp, a.r); derr != nil && err == nil {
@@ -151,6 +158,22 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 		return
 	}
 	a.carryOut(ctx, a.r.step(ctx.Message(), ctx.Sender()))
+	if _, ok := ctx.Message().(*housekeeping); ok {
+		a.publishStats()
+	}
+}
+
+// publishStats updates the replica's ReplicaStats (after the log opened and
+// at every housekeeping round).
+func (a *partitionActor) publishStats() {
+	if a.env.stats == nil || a.r == nil {
+		return
+	}
+	st := a.env.stats.get(a.tp)
+	st.size.Store(a.r.data.Size())
+	st.logEnd.Store(a.r.data.LogEndOffset())
+	st.hw.Store(a.r.hw)
+	st.appended.Store(a.r.data.BytesAppended())
 }
 
 // carryOut executes the core's effects.

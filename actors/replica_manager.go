@@ -227,7 +227,16 @@ type (
 		addr string
 		msg  any
 	}
+	// reportLoad sends the controller on broker to this broker's load
+	// (messages.BrokerLoadReport), which the shell measures.
+	reportLoad struct {
+		to          *messages.Broker
+		brokerEpoch int64
+	}
 )
+
+// loadReportEvery is how often a broker reports its load to the controller.
+const loadReportEvery = 10 * time.Second
 
 func newReplicaHost(cfg replicaHostConfig) *replicaHost {
 	return &replicaHost{
@@ -335,6 +344,11 @@ func (h *replicaHost) tick(nowMs int64) {
 	}
 	for _, key := range sortedKeys(h.fetchers) {
 		h.emit(toFetcher{key: key, msg: tick{}})
+	}
+	if every(loadReportEvery) {
+		if b, ok := h.md.Controller(); ok {
+			h.emit(reportLoad{to: b, brokerEpoch: h.brokerEpoch})
+		}
 	}
 	for _, id := range sortedKeys(h.stops) {
 		if ps := h.stops[id]; h.ticks >= ps.deadline {

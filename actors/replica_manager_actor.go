@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/troupe-mq/troupe/internal/config"
+	"github.com/troupe-mq/troupe/messages"
 	"github.com/troupe-mq/troupe/storage"
 )
 
@@ -41,6 +42,7 @@ type BrokerEpochChanged struct{ Epoch int64 }
 type Replicas struct {
 	metadata atomic.Pointer[Metadata]
 	registry atomic.Pointer[map[TopicPartition]*actor.PID]
+	stats    statsRegistry
 }
 
 // Metadata returns the current metadata snapshot.
@@ -93,6 +95,10 @@ type replicaManager struct {
 	partitions map[TopicPartition]*actor.PID
 	byPID      map[string]replicaGone
 	fetchers   map[string]*actor.PID
+	// lastLoad and lastLoadAt are the appended bytes per replica at the
+	// last load report, to derive rates.
+	lastLoad   map[TopicPartition]int64
+	lastLoadAt time.Time
 }
 
 // NewReplicaManagerProps returns the props of the replica manager. Spawn it
@@ -114,7 +120,7 @@ func NewReplicaManagerProps(cfg ReplicaManagerConfig, pub *Replicas) *actor.Prop
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &replicaManager{
 			cfg: cfg,
-			env: &replicaEnv{brokerID: cfg.BrokerID, dataDir: cfg.DataDir, fs: cfg.FS, broker: cfg.Broker,
+			env: &replicaEnv{brokerID: cfg.BrokerID, dataDir: cfg.DataDir, fs: cfg.FS, broker: cfg.Broker, stats: &pub.stats,
 				tickEvery: cfg.TickEvery * partitionTickRatio, clock: cfg.Clock, log: cfg.Log, allowCrash: cfg.AllowCrashForTests},
 			pub: pub,
 			core: newReplicaHost(replicaHostConfig{brokerID: cfg.BrokerID, broker: cfg.Broker, tickEvery: cfg.TickEvery,
@@ -201,6 +207,8 @@ func (m *replicaManager) carryOut(ctx actor.Context, effects []effect) {
 			}
 		case toPeer:
 			ctx.RequestWithCustomSender(brokerActor(ctx, e.addr, ReplicaManagerName), e.msg, ctx.Self())
+		case reportLoad:
+			ctx.Send(brokerActor(ctx, e.to.ActorAddress, ControllerName), m.loadReport(e.brokerEpoch))
 		case watchLink:
 			ctx.Watch(brokerActor(ctx, e.addr, e.name))
 		default:
@@ -275,4 +283,29 @@ func startTicker(system *actor.ActorSystem, self *actor.PID, every time.Duration
 		}
 	}()
 	return stop
+}
+
+// loadReport measures this broker's load for the controller: each local
+// replica's size and bytes appended per second since the last report, and
+// the data directory's disk.
+func (m *replicaManager) loadReport(brokerEpoch int64) *messages.BrokerLoadReport {
+	now := m.cfg.Clock()
+	rep := &messages.BrokerLoadReport{BrokerId: m.cfg.BrokerID, BrokerEpoch: brokerEpoch}
+	rep.DiskTotalBytes, rep.DiskUsedBytes = DiskUsage(m.cfg.DataDir)
+	stats := m.pub.Stats()
+	prev := m.lastLoad
+	m.lastLoad = make(map[TopicPartition]int64, len(stats))
+	secs := now.Sub(m.lastLoadAt).Seconds()
+	for _, tp := range sortedTPs(stats) {
+		st := stats[tp]
+		appended := st.Appended()
+		m.lastLoad[tp] = appended
+		rl := &messages.ReplicaLoad{Topic: tp.Topic, Partition: tp.Partition, SizeBytes: st.Size()}
+		if before, ok := prev[tp]; ok && secs > 0 && appended >= before {
+			rl.BytesInPerSec = float64(appended-before) / secs
+		}
+		rep.Replicas = append(rep.Replicas, rl)
+	}
+	m.lastLoadAt = now
+	return rep
 }

@@ -71,8 +71,10 @@ type Config struct {
 	// from the listener when empty.
 	AdvertisedHost string
 	AdvertisedPort int32
-	Broker         *config.Broker
-	Log            zerolog.Logger
+	// DataDir is the log directory DescribeLogDirs describes.
+	DataDir string
+	Broker  *config.Broker
+	Log     zerolog.Logger
 }
 
 // Server is a running Kafka protocol listener.

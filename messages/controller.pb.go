@@ -1519,6 +1519,160 @@ func (x *ProbeResponse) GetReachable() bool {
 	return false
 }
 
+// BrokerLoadReport tells the controller what a broker holds and how busy it
+// is, for the rebalance planner (cluster.PlanRebalance): sent by every
+// broker's replica manager every 10 s. The controller keeps the latest
+// report of each live broker, in memory only (a new controller has them
+// again within one interval).
+type BrokerLoadReport struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	BrokerId    int32                  `protobuf:"varint,1,opt,name=broker_id,json=brokerId,proto3" json:"broker_id,omitempty"`
+	BrokerEpoch int64                  `protobuf:"varint,2,opt,name=broker_epoch,json=brokerEpoch,proto3" json:"broker_epoch,omitempty"`
+	// The data directory's file system, in bytes; 0 when unknown.
+	DiskTotalBytes int64          `protobuf:"varint,3,opt,name=disk_total_bytes,json=diskTotalBytes,proto3" json:"disk_total_bytes,omitempty"`
+	DiskUsedBytes  int64          `protobuf:"varint,4,opt,name=disk_used_bytes,json=diskUsedBytes,proto3" json:"disk_used_bytes,omitempty"`
+	Replicas       []*ReplicaLoad `protobuf:"bytes,5,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *BrokerLoadReport) Reset() {
+	*x = BrokerLoadReport{}
+	mi := &file_controller_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BrokerLoadReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BrokerLoadReport) ProtoMessage() {}
+
+func (x *BrokerLoadReport) ProtoReflect() protoreflect.Message {
+	mi := &file_controller_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BrokerLoadReport.ProtoReflect.Descriptor instead.
+func (*BrokerLoadReport) Descriptor() ([]byte, []int) {
+	return file_controller_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *BrokerLoadReport) GetBrokerId() int32 {
+	if x != nil {
+		return x.BrokerId
+	}
+	return 0
+}
+
+func (x *BrokerLoadReport) GetBrokerEpoch() int64 {
+	if x != nil {
+		return x.BrokerEpoch
+	}
+	return 0
+}
+
+func (x *BrokerLoadReport) GetDiskTotalBytes() int64 {
+	if x != nil {
+		return x.DiskTotalBytes
+	}
+	return 0
+}
+
+func (x *BrokerLoadReport) GetDiskUsedBytes() int64 {
+	if x != nil {
+		return x.DiskUsedBytes
+	}
+	return 0
+}
+
+func (x *BrokerLoadReport) GetReplicas() []*ReplicaLoad {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+// ReplicaLoad is one local replica's size and produce rate.
+type ReplicaLoad struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Topic     string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	// Bytes of the replica's log segments.
+	SizeBytes int64 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// Bytes appended per second over the last report interval (as leader:
+	// produce traffic; as follower: replication traffic).
+	BytesInPerSec float64 `protobuf:"fixed64,4,opt,name=bytes_in_per_sec,json=bytesInPerSec,proto3" json:"bytes_in_per_sec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaLoad) Reset() {
+	*x = ReplicaLoad{}
+	mi := &file_controller_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaLoad) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaLoad) ProtoMessage() {}
+
+func (x *ReplicaLoad) ProtoReflect() protoreflect.Message {
+	mi := &file_controller_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaLoad.ProtoReflect.Descriptor instead.
+func (*ReplicaLoad) Descriptor() ([]byte, []int) {
+	return file_controller_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ReplicaLoad) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *ReplicaLoad) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *ReplicaLoad) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *ReplicaLoad) GetBytesInPerSec() float64 {
+	if x != nil {
+		return x.BytesInPerSec
+	}
+	return 0
+}
+
 var File_controller_proto protoreflect.FileDescriptor
 
 const file_controller_proto_rawDesc = "" +
@@ -1654,7 +1808,19 @@ const file_controller_proto_rawDesc = "" +
 	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12\x1b\n" +
 	"\ttarget_id\x18\x02 \x01(\x05R\btargetId\x12!\n" +
 	"\ftarget_epoch\x18\x03 \x01(\x03R\vtargetEpoch\x12\x1c\n" +
-	"\treachable\x18\x04 \x01(\bR\treachableB&Z$github.com/troupe-mq/troupe/messagesb\x06proto3"
+	"\treachable\x18\x04 \x01(\bR\treachable\"\xde\x01\n" +
+	"\x10BrokerLoadReport\x12\x1b\n" +
+	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12!\n" +
+	"\fbroker_epoch\x18\x02 \x01(\x03R\vbrokerEpoch\x12(\n" +
+	"\x10disk_total_bytes\x18\x03 \x01(\x03R\x0ediskTotalBytes\x12&\n" +
+	"\x0fdisk_used_bytes\x18\x04 \x01(\x03R\rdiskUsedBytes\x128\n" +
+	"\breplicas\x18\x05 \x03(\v2\x1c.troupe.messages.ReplicaLoadR\breplicas\"\x89\x01\n" +
+	"\vReplicaLoad\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x03 \x01(\x03R\tsizeBytes\x12'\n" +
+	"\x10bytes_in_per_sec\x18\x04 \x01(\x01R\rbytesInPerSecB&Z$github.com/troupe-mq/troupe/messagesb\x06proto3"
 
 var (
 	file_controller_proto_rawDescOnce sync.Once
@@ -1668,7 +1834,7 @@ func file_controller_proto_rawDescGZIP() []byte {
 	return file_controller_proto_rawDescData
 }
 
-var file_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_controller_proto_goTypes = []any{
 	(*Broker)(nil),                     // 0: troupe.messages.Broker
 	(*PartitionState)(nil),             // 1: troupe.messages.PartitionState
@@ -1690,14 +1856,16 @@ var file_controller_proto_goTypes = []any{
 	(*Pong)(nil),                       // 17: troupe.messages.Pong
 	(*ProbeRequest)(nil),               // 18: troupe.messages.ProbeRequest
 	(*ProbeResponse)(nil),              // 19: troupe.messages.ProbeResponse
-	nil,                                // 20: troupe.messages.LeaderAndIsrRequest.ConfigsEntry
-	nil,                                // 21: troupe.messages.TopicConfig.EntriesEntry
+	(*BrokerLoadReport)(nil),           // 20: troupe.messages.BrokerLoadReport
+	(*ReplicaLoad)(nil),                // 21: troupe.messages.ReplicaLoad
+	nil,                                // 22: troupe.messages.LeaderAndIsrRequest.ConfigsEntry
+	nil,                                // 23: troupe.messages.TopicConfig.EntriesEntry
 }
 var file_controller_proto_depIdxs = []int32{
 	1,  // 0: troupe.messages.LeaderAndIsrRequest.partitions:type_name -> troupe.messages.PartitionState
 	0,  // 1: troupe.messages.LeaderAndIsrRequest.leaders:type_name -> troupe.messages.Broker
-	20, // 2: troupe.messages.LeaderAndIsrRequest.configs:type_name -> troupe.messages.LeaderAndIsrRequest.ConfigsEntry
-	21, // 3: troupe.messages.TopicConfig.entries:type_name -> troupe.messages.TopicConfig.EntriesEntry
+	22, // 2: troupe.messages.LeaderAndIsrRequest.configs:type_name -> troupe.messages.LeaderAndIsrRequest.ConfigsEntry
+	23, // 3: troupe.messages.TopicConfig.entries:type_name -> troupe.messages.TopicConfig.EntriesEntry
 	4,  // 4: troupe.messages.LeaderAndIsrResponse.partitions:type_name -> troupe.messages.PartitionError
 	0,  // 5: troupe.messages.UpdateMetadataRequest.brokers:type_name -> troupe.messages.Broker
 	1,  // 6: troupe.messages.UpdateMetadataRequest.partitions:type_name -> troupe.messages.PartitionState
@@ -1706,12 +1874,13 @@ var file_controller_proto_depIdxs = []int32{
 	11, // 9: troupe.messages.AlterPartitionRequest.new_isr_with_epochs:type_name -> troupe.messages.BrokerState
 	1,  // 10: troupe.messages.AlterPartitionResponse.state:type_name -> troupe.messages.PartitionState
 	4,  // 11: troupe.messages.ControlledShutdownResponse.remaining:type_name -> troupe.messages.PartitionError
-	3,  // 12: troupe.messages.LeaderAndIsrRequest.ConfigsEntry.value:type_name -> troupe.messages.TopicConfig
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	21, // 12: troupe.messages.BrokerLoadReport.replicas:type_name -> troupe.messages.ReplicaLoad
+	3,  // 13: troupe.messages.LeaderAndIsrRequest.ConfigsEntry.value:type_name -> troupe.messages.TopicConfig
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_controller_proto_init() }
@@ -1725,7 +1894,7 @@ func file_controller_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_controller_proto_rawDesc), len(file_controller_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -29,6 +29,8 @@ type Log struct {
 	// logStart is the first offset a reader may ask for.
 	// Invariant: segs[0].base <= logStart <= LogEndOffset().
 	logStart int64
+	// appended counts the bytes appended since open (BytesAppended).
+	appended int64
 	// hw is the high watermark the owner last set (or the checkpoint held).
 	// Invariant: logStart <= hw <= LogEndOffset().
 	hw int64
@@ -453,8 +455,13 @@ func (l *Log) write(records []byte) error {
 		}
 		p += h.size
 	}
+	l.appended += int64(len(records))
 	return nil
 }
+
+// BytesAppended is how many bytes were appended since the log was opened
+// (as leader or follower): the owner derives a bytes-in rate from it.
+func (l *Log) BytesAppended() int64 { return l.appended }
 
 // restoreSegment puts back the summary fields of s from a snapshot.
 func restoreSegment(s, snap *segment) {

@@ -155,7 +155,7 @@ func Start(cfg Config) (_ *Broker, err error) {
 		actorAddress = b.system.Address()
 	}
 
-	gwCfg := gateway.Config{Listen: cfg.Listen, AdvertisedHost: cfg.AdvertisedHost, AdvertisedPort: cfg.AdvertisedPort, Broker: cfg.Broker, Log: log}
+	gwCfg := gateway.Config{Listen: cfg.Listen, AdvertisedHost: cfg.AdvertisedHost, AdvertisedPort: cfg.AdvertisedPort, DataDir: cfg.DataDir, Broker: cfg.Broker, Log: log}
 	if b.gw, err = gateway.Listen(gwCfg, b); err != nil {
 		return nil, err
 	}

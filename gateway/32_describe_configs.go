@@ -187,6 +187,8 @@ func configType(t string) kmsg.ConfigType {
 		return kmsg.ConfigTypeLong
 	case "LIST":
 		return kmsg.ConfigTypeList
+	case "DOUBLE":
+		return kmsg.ConfigTypeDouble
 	}
 	return kmsg.ConfigTypeString
 }

@@ -31,6 +31,7 @@ type serveFlags struct {
 	overrides   []string
 	stopTimeout time.Duration
 	cpuProfile  string
+	grace       time.Duration
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -59,6 +60,7 @@ from --config FILE (server.properties format) and --override key=value.`,
 	fl.StringVar(&f.remote, "remote", "", "actor remoting listen address host:port (cluster mode; default: the listener's host and a free port)")
 	fl.StringVar(&f.configFile, "config", "", "broker config file (Kafka server.properties format)")
 	fl.StringArrayVar(&f.overrides, "override", nil, "broker setting key=value (repeatable; wins over --config)")
+	fl.DurationVar(&f.grace, "broker-removal-grace", 0, "how long a broker may be gone before its replicas are re-created elsewhere (broker.removal.grace.ms; default 5m)")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests before closing connections")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a CPU profile (go tool pprof) to this file until the broker stops")
 	return cmd
@@ -69,7 +71,11 @@ func runServe(g *globalFlags, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	bcfg, err := config.LoadBroker(f.configFile, f.overrides)
+	overrides := f.overrides
+	if f.grace > 0 {
+		overrides = append([]string{fmt.Sprintf("broker.removal.grace.ms=%d", f.grace.Milliseconds())}, overrides...)
+	}
+	bcfg, err := config.LoadBroker(f.configFile, overrides)
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,18 @@ var brokerKeys = []brokerKey{
 		doc: "bytes/s this broker sends, as leader, to replicas being moved onto other brokers (and those named by leader.replication.throttled.replicas) while they are out of sync"},
 	{name: "follower.replication.throttled.rate", def: strconv.FormatInt(math.MaxInt64, 10), kind: kindLong, min: 0, max: math.MaxInt64, dynamic: true,
 		doc: "bytes/s this broker fetches, as follower, for its replicas being moved onto it (and those named by follower.replication.throttled.replicas) while they are behind"},
+	{name: "auto.rebalance.enable", def: "true", kind: kindBool, dynamic: true,
+		doc: "the controller moves replicas and leaders by itself: onto a broker that joined, off a broker gone longer than broker.removal.grace.ms or decommissioned, and wherever the planner's balance goals do not hold (Troupe-specific)"},
+	{name: "broker.removal.grace.ms", def: "300000", kind: kindLong, min: 0, max: math.MaxInt64, dynamic: true,
+		doc: "how long a broker may be gone before its replicas are re-created on the others (troupe serve --broker-removal-grace)"},
+	{name: "auto.rebalance.settle.ms", def: "10000", kind: kindLong, min: 0, max: math.MaxInt64, dynamic: true,
+		doc: "how long a broker must be registered before replicas move onto it, and how long the cluster must be quiet before the planner runs again"},
+	{name: "disk.usage.rebalance.threshold", def: "0.8", kind: kindDouble, dynamic: true,
+		doc: "a broker whose data disk is fuller than this fraction sheds replicas first"},
+	{name: "broker.decommissioned", def: "false", kind: kindBool, dynamic: true,
+		doc: "set on a broker (troupe cluster decommission): the controller moves every replica off it and places none there (Troupe-specific)"},
+	{name: "leader.imbalance.per.broker.percentage", def: "10", kind: kindInt, min: 0, max: 100,
+		doc: "preferred-leader elections run for a broker once more than this share of the partitions it prefers are led elsewhere"},
 	{name: "num.concurrent.partition.movements.per.broker", def: "5", kind: kindInt, min: 1, max: math.MaxInt32, dynamic: true,
 		doc: "partition moves copying data that may involve one broker (as a replica added or removed) at a time; further requested moves wait (Cruise Control's setting)"},
 }
@@ -134,6 +146,13 @@ type Broker struct {
 	FollowerThrottleRate int64
 	// MaxMovesPerBroker bounds the data-copying moves in flight per broker.
 	MaxMovesPerBroker int
+	// Automatic balancing (controller).
+	AutoRebalance          bool
+	BrokerRemovalGrace     time.Duration
+	RebalanceSettle        time.Duration
+	DiskRebalanceThreshold float64
+	Decommissioned         bool
+	LeaderImbalancePercent int
 }
 
 // DefaultBroker returns the configuration with every setting at its default.
@@ -294,6 +313,15 @@ func resolveBroker(values, dynDefault, dynBroker map[string]string) (*Broker, er
 	b.LeaderThrottleRate = i("leader.replication.throttled.rate")
 	b.FollowerThrottleRate = i("follower.replication.throttled.rate")
 	b.MaxMovesPerBroker = int(i("num.concurrent.partition.movements.per.broker"))
+	b.AutoRebalance = bl("auto.rebalance.enable")
+	b.BrokerRemovalGrace = ms("broker.removal.grace.ms")
+	b.RebalanceSettle = ms("auto.rebalance.settle.ms")
+	b.Decommissioned = bl("broker.decommissioned")
+	b.LeaderImbalancePercent = int(i("leader.imbalance.per.broker.percentage"))
+	b.DiskRebalanceThreshold = 0.8
+	if v, _, ok := b.lookup("disk.usage.rebalance.threshold"); ok {
+		b.DiskRebalanceThreshold, _ = strconv.ParseFloat(v, 64) // validated
+	}
 	if err != nil {
 		return nil, err
 	}

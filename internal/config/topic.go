@@ -31,6 +31,8 @@ const (
 	// kindThrottledList: "" or "*" or "partition:broker,…" (Kafka's
 	// *.replication.throttled.replicas).
 	kindThrottledList
+	// kindDouble: a fraction in [0, 1].
+	kindDouble
 )
 
 // TopicKeyInfo describes one topic config.
@@ -58,6 +60,8 @@ func (k TopicKeyInfo) Type() string {
 		return "BOOLEAN"
 	case kindThrottledList:
 		return "LIST"
+	case kindDouble:
+		return "DOUBLE"
 	}
 	return "STRING"
 }
@@ -153,6 +157,11 @@ func (k *TopicKeyInfo) validate(v string) error {
 	case kindBool:
 		if _, err := strconv.ParseBool(v); err != nil || (v != "true" && v != "false") {
 			return fmt.Errorf("%w: %s=%q is not true or false", ErrInvalidConfig, k.Name, v)
+		}
+	case kindDouble:
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1 {
+			return fmt.Errorf("%w: %s=%q is not a fraction in [0, 1]", ErrInvalidConfig, k.Name, v)
 		}
 	case kindThrottledList:
 		if _, err := ParseThrottled(v); err != nil {

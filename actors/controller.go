@@ -97,6 +97,11 @@ type controller struct {
 	mailboxDeleting bool
 	// strays are replicas a reassignment removed, still to be deleted.
 	strays map[TopicPartition]*stray
+	// brokerConfigs are the dynamic broker configs in ZooKeeper, by entity
+	// (broker.decommissioned is read from them).
+	brokerConfigs map[string]map[string]string
+	// balance is the automatic balancer's state (controller_balance.go).
+	balance balancer
 	// loads are the brokers' latest load reports, by broker id.
 	loads map[int32]*messages.BrokerLoadReport
 	// moveLoad counts the data-copying moves in flight per broker during
@@ -271,6 +276,12 @@ func (c *controller) stepActive(msg any, from any) {
 		c.controlledShutdown(m, from)
 	case *ElectLeadersRequest:
 		c.electLeaders(m, from)
+	case *planned:
+		c.plannedResult(m)
+	case *preferredLoaded:
+		c.preferredLoaded(m)
+	case *preferredCleared:
+		c.preferredCleared(m)
 	case *messages.BrokerLoadReport:
 		// The planner's input (sizes, rates, disks): the latest report of
 		// each registered broker incarnation, kept in memory.
@@ -314,6 +325,8 @@ func (c *controller) becomeActive(m *electionTried) {
 	c.channels = map[int32]*brokerChannel{}
 	c.strays = map[TopicPartition]*stray{}
 	c.loads = map[int32]*messages.BrokerLoadReport{}
+	c.brokerConfigs = map[string]map[string]string{}
+	c.balance = newBalancer()
 	c.mailbox, c.mailboxDeleting = -1, false
 	c.shutdowns = nil
 	c.loaded, c.loadAttempt, c.loadRetryAt, c.rereadAt = false, 0, 0, 0
@@ -370,6 +383,9 @@ func (c *controller) activeTick() {
 	c.strayTick()
 	c.channelTick()
 	c.deletionTick()
+	if c.ticks%perSecond == 0 {
+		c.balanceTick()
+	}
 	if c.cfg.broker.AutoLeaderRebalance && c.ticks%c.ticksFor(c.cfg.broker.LeaderImbalanceInterval) == 0 {
 		c.preferredElections()
 	}

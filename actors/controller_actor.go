@@ -80,6 +80,14 @@ func (a *controllerActor) carryOut(ctx actor.Context, effects []effect) {
 		switch e := e.(type) {
 		case zkCall:
 			a.worker.submit(e.job)
+		case planCall:
+			// The planner may take a second on a large cluster: it runs
+			// beside the actor, which stays responsive.
+			self, system := ctx.Self(), ctx.ActorSystem()
+			go func() {
+				res, _ := e.job.run(nil)
+				system.Root.Send(self, res)
+			}()
 		case toBroker:
 			ctx.RequestWithCustomSender(brokerActor(ctx, e.to.ActorAddress, ReplicaManagerName), e.msg, ctx.Self())
 		case watchLink:

@@ -1,11 +1,18 @@
 package actors
 
 import (
+	"errors"
 	"slices"
+
+	"github.com/troupe-mq/troupe/cluster"
 )
 
 // Leader elections on request: Kafka's ElectLeaders (API 43, KIP-460) and
-// the legacy /admin/preferred_replica_election znode.
+// the legacy /admin/preferred_replica_election znode (its partitions are
+// flagged for preferred elections as ElectLeaders would, then the znode is
+// deleted, fenced by the controller epoch; Kafka deletes it once the
+// elections are done, so a failover in between repeats them there and
+// drops them here).
 //
 // A request names partitions (nil: every partition) and the kind:
 //   - preferred: make the first replica of the assignment leader, when it
@@ -110,4 +117,39 @@ func (c *controller) requestedElection(p *ctrlPartition) (stateChange, bool) {
 		ch.why = "preferred replica election (requested)"
 	}
 	return ch, ok
+}
+
+// takePreferred flags the partitions /admin/preferred_replica_election
+// names and deletes the request.
+func (c *controller) takePreferred(ps []cluster.PartitionRef, version int32) {
+	if version < 0 {
+		return
+	}
+	for _, ref := range ps {
+		if t, p := c.view.partition(TopicPartition{ref.Topic, ref.Partition}); p != nil && !t.deleting {
+			c.flagPreferred(p)
+		}
+	}
+	c.zk(&deletePreferredJob{reign: c.reign, epochZk: c.view.epochZkVersion, version: version})
+	c.reconcileAll()
+}
+
+func (c *controller) preferredLoaded(m *preferredLoaded) {
+	if m.err != nil {
+		c.retryWatch("preferred", m.err)
+		return
+	}
+	c.takePreferred(m.partitions, m.version)
+}
+
+func (c *controller) preferredCleared(m *preferredCleared) {
+	switch {
+	case m.err == nil || errors.Is(m.err, cluster.ErrNoNode) || errors.Is(m.err, cluster.ErrBadVersion):
+		// Gone, or rewritten since (its watch reads the new request).
+	case errors.Is(m.err, cluster.ErrControllerMoved):
+		c.resignAndStandby("fenced while clearing preferred election requests")
+	default:
+		c.log.Warn().Err(m.err).Msg("cannot clear preferred election requests; reading them again")
+		c.retryWatch("preferred", m.err)
+	}
 }

@@ -379,6 +379,11 @@ func (c *controller) topicCommitted(t *ctrlTopic) {
 		if ch.complete {
 			c.log.Info().Str("topic", t.name).Int32("partition", p.tp.Partition).Ints32("replicas", p.replicas).Msg("reassignment complete")
 		}
+		if p.planned && p.requested == nil && p.reassign == nil {
+			// A balancer's move is done (or was a new order only): leaders
+			// follow the replicas.
+			p.planned, p.electPreferred = false, true
+		}
 		p.dirty = true
 		if p.hasState {
 			told = append(told, c.view.partitionState(t, p))
@@ -470,6 +475,7 @@ func (c *controller) takeReassignments(rs []cluster.Reassignment, version int32)
 			continue
 		}
 		p.requested = &r
+		p.planned = false // an operator's request replaces the balancer's
 		p.dirty = true
 	}
 	c.maybeClearMailbox()
@@ -493,7 +499,7 @@ func (c *controller) maybeClearMailbox() {
 		return
 	}
 	pending := false
-	c.view.each(true, func(_ *ctrlTopic, p *ctrlPartition) { pending = pending || p.requested != nil })
+	c.view.each(true, func(_ *ctrlTopic, p *ctrlPartition) { pending = pending || p.requested != nil && !p.planned })
 	if pending {
 		return
 	}

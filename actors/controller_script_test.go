@@ -38,6 +38,7 @@ import (
 //	stopped ID                  broker ID answers every StopReplica sent to it
 //	reassign NAME [partition=N] [replicas=2,3,4]  ask to move a partition of NAME (default 0; no replicas: cancel its move)
 //	elect [partitions=0,1] [unclean=true]   ElectLeaders for partitions of t (default: every partition)
+//	request-preferred partitions=0,1   write Kafka's legacy /admin/preferred_replica_election for partitions of t
 //	tick [n=N]
 //	state                       the controller's view
 //	assignment [partition=N]    a partition of t (default 0): replicas and move in the view and in ZooKeeper
@@ -81,6 +82,7 @@ func newControllerHarness(t *testing.T) *controllerHarness {
 	h.store = cluster.NewStoreWith(h.sess, zerolog.Nop(), cluster.StoreOptions{Now: now, NewID: newID})
 	b := config.DefaultBroker()
 	b.AutoLeaderRebalance = false
+	b.AutoRebalance = false // scripts turn it on with broker-config
 	h.ctrl = newController(controllerConfig{brokerID: 1, broker: b, tickEvery: 100 * time.Millisecond, log: zerolog.Nop()})
 	return h
 }
@@ -224,6 +226,14 @@ func (h *controllerHarness) run(d *datadriven.TestData) {
 			Replicas: idsArg(d, "replicas", nil)}}); err != nil {
 			h.t.Fatal(err)
 		}
+	case "request-preferred":
+		var refs []cluster.PartitionRef
+		for _, p := range idsArg(d, "partitions", nil) {
+			refs = append(refs, cluster.PartitionRef{Topic: "t", Partition: p})
+		}
+		if err := h.admin.RequestPreferredElections(refs); err != nil {
+			h.t.Fatal(err)
+		}
 	case "elect":
 		var tps []TopicPartition
 		for _, p := range idsArg(d, "partitions", nil) {
@@ -332,6 +342,8 @@ func (h *controllerHarness) effects(effects []effect) {
 		switch e := e.(type) {
 		case zkCall:
 			h.jobs = append(h.jobs, e.job)
+		case planCall:
+			h.jobs = append(h.jobs, e.job) // run with the ZooKeeper jobs; it does not touch the store
 		case toBroker:
 			h.sent[e.to.ID] = append(h.sent[e.to.ID], e.msg)
 			h.printf("-> b%d %s\n", e.to.ID, messageText(e.msg))

@@ -55,11 +55,30 @@ func (c *controller) maybeFinishShutdowns() {
 	c.shutdowns = kept
 }
 
-// preferredElections moves leadership back to preferred replicas.
+// preferredElections moves leadership back to preferred replicas, for the
+// brokers whose imbalance is above leader.imbalance.per.broker.percentage:
+// of the partitions a broker is the preferred replica of, the share led by
+// another broker (Kafka's auto.leader.rebalance check).
 func (c *controller) preferredElections() {
+	preferred, misled := map[int32]int{}, map[int32]int{}
+	c.view.each(true, func(_ *ctrlTopic, p *ctrlPartition) {
+		if !p.hasState || len(p.replicas) == 0 {
+			return
+		}
+		pref := p.replicas[0]
+		preferred[pref]++
+		if p.state.Leader != pref {
+			misled[pref]++
+		}
+	})
+	pct := c.cfg.broker.LeaderImbalancePercent
 	var updates []stateChange
 	c.view.each(true, func(_ *ctrlTopic, p *ctrlPartition) {
-		if p.inFlight || p.dirty || p.unsure {
+		if p.inFlight || p.dirty || p.unsure || len(p.replicas) == 0 {
+			return
+		}
+		pref := p.replicas[0]
+		if misled[pref]*100 <= pct*preferred[pref] {
 			return
 		}
 		if ch, ok := c.view.preferredElection(p); ok {

@@ -43,6 +43,10 @@ func (c *controller) clusterLoaded(m *clusterLoaded) {
 		c.addTopic(lt)
 	}
 	c.lastConfigChange = snap.lastConfigChange
+	c.brokerConfigs = snap.brokerConfigs
+	if c.brokerConfigs == nil {
+		c.brokerConfigs = map[string]map[string]string{}
+	}
 	c.log.Info().Int("brokers", len(v.brokers)).Int("topics", len(v.topics)).Msg("controller loaded cluster state")
 
 	c.sendUpdateMetadata(nil, nil, true)
@@ -53,6 +57,7 @@ func (c *controller) clusterLoaded(m *clusterLoaded) {
 		c.startDeletion(name)
 	}
 	c.takeReassignments(snap.reassignments, snap.reassignVersion)
+	c.takePreferred(snap.preferred, snap.preferredVersion)
 	// The predecessor this broker saw die (confirmed by another broker) is
 	// dead: waiting for its ping to go unanswered would only delay its
 	// partitions' failover.
@@ -110,6 +115,8 @@ func (c *controller) watchFired(kind, topic string) {
 		c.zk(&readConfigChangesJob{reign: c.reign, last: c.lastConfigChange})
 	case "reassignments":
 		c.zk(&readReassignmentsJob{reign: c.reign})
+	case "preferred":
+		c.zk(&readPreferredJob{reign: c.reign})
 	}
 }
 
@@ -182,6 +189,9 @@ func (c *controller) configsChanged(m *configsChanged) {
 		return
 	}
 	c.lastConfigChange = m.last
+	for _, e := range sortedKeys(m.brokers) {
+		c.brokerConfigs[e] = m.brokers[e]
+	}
 	for _, topic := range sortedKeys(m.configs) {
 		t := c.view.topics[topic]
 		if t == nil {

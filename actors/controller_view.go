@@ -80,6 +80,10 @@ type ctrlPartition struct {
 	// preferred election (once, at the next decision) or allowed an
 	// unclean one (until a leader is elected). controller_elect.go.
 	electPreferred, electUnclean bool
+	// planned: the partition's request or move comes from the balancer,
+	// not the mailbox (controller_balance.go); once it is done the
+	// preferred replica is elected.
+	planned bool
 	// reassign is the move in progress (controller_reassign.go), requested
 	// a request read and not yet recorded in the topic znode; tell: the
 	// replica set changed and the replicas are yet to hear of it.

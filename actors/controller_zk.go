@@ -119,6 +119,8 @@ type (
 		reign   int64
 		last    string
 		configs map[string]map[string]string
+		// brokers are the dynamic configs of the broker entities named.
+		brokers map[string]map[string]string
 		err     error
 	}
 	statesWritten struct {
@@ -187,6 +189,12 @@ type clusterSnapshot struct {
 	// reassignVersion (-1: none).
 	reassignments   []cluster.Reassignment
 	reassignVersion int32
+	// brokerConfigs are the dynamic broker configs, by entity.
+	brokerConfigs map[string]map[string]string
+	// preferred are the partitions /admin/preferred_replica_election
+	// names, at preferredVersion (-1: none).
+	preferred        []cluster.PartitionRef
+	preferredVersion int32
 }
 
 // configChangeExpiry is how old a processed config change notification
@@ -304,6 +312,15 @@ func (j *loadClusterJob) run(s *cluster.Store) (any, []watchArm) {
 		return fail(err)
 	}
 	snap.reassignments, snap.reassignVersion = rs, rv
+	if snap.brokerConfigs, err = s.BrokerConfigs(); err != nil {
+		return fail(err)
+	}
+	ps, pv, pw, err := s.PreferredElectionsW()
+	if err != nil {
+		return fail(err)
+	}
+	snap.preferred, snap.preferredVersion = ps, pv
+	watches = append(watches, watchArm{ch: pw, fired: &ctrlWatchFired{reign: j.reign, kind: "preferred"}})
 	watches = append(watches, watchArm{ch: rw, fired: &ctrlWatchFired{reign: j.reign, kind: "reassignments"}})
 	return &clusterLoaded{reign: j.reign, snap: snap, attempt: j.attempt}, watches
 }
@@ -367,7 +384,7 @@ type readConfigChangesJob struct {
 }
 
 func (j *readConfigChangesJob) run(s *cluster.Store) (any, []watchArm) {
-	changes, last, ch, err := s.TopicConfigChangesSince(j.last)
+	changes, last, ch, err := s.ConfigChangesSince(j.last, true)
 	if err != nil {
 		return &configsChanged{reign: j.reign, err: err}, nil
 	}
@@ -375,7 +392,7 @@ func (j *readConfigChangesJob) run(s *cluster.Store) (any, []watchArm) {
 		// Harmless: the next round tries again.
 		_ = err
 	}
-	return &configsChanged{reign: j.reign, last: last, configs: changes},
+	return &configsChanged{reign: j.reign, last: last, configs: changes.Topics, brokers: changes.Brokers},
 		[]watchArm{{ch: ch, fired: &ctrlWatchFired{reign: j.reign, kind: "configs"}}}
 }
 
@@ -544,6 +561,47 @@ func (j *readReassignmentsJob) run(s *cluster.Store) (any, []watchArm) {
 	return &reassignmentsLoaded{reign: j.reign, requests: rs, version: v},
 		[]watchArm{{ch: ch, fired: &ctrlWatchFired{reign: j.reign, kind: "reassignments"}}}
 }
+
+// readPreferredJob reads /admin/preferred_replica_election.
+type readPreferredJob struct{ reign int64 }
+
+func (j *readPreferredJob) run(s *cluster.Store) (any, []watchArm) {
+	ps, v, ch, err := s.PreferredElectionsW()
+	if err != nil {
+		return &preferredLoaded{reign: j.reign, err: err}, nil
+	}
+	return &preferredLoaded{reign: j.reign, partitions: ps, version: v},
+		[]watchArm{{ch: ch, fired: &ctrlWatchFired{reign: j.reign, kind: "preferred"}}}
+}
+
+// deletePreferredJob removes /admin/preferred_replica_election once its
+// elections are requested.
+type deletePreferredJob struct {
+	reign   int64
+	epochZk int32
+	version int32
+}
+
+func (j *deletePreferredJob) run(s *cluster.Store) (any, []watchArm) {
+	return &preferredCleared{reign: j.reign, err: s.DeletePreferredElections(j.epochZk, j.version)}, nil
+}
+
+// preferredLoaded and preferredCleared are their results.
+type (
+	preferredLoaded struct {
+		reign      int64
+		partitions []cluster.PartitionRef
+		version    int32
+		err        error
+	}
+	preferredCleared struct {
+		reign int64
+		err   error
+	}
+)
+
+func (m *preferredLoaded) reignOf() int64  { return m.reign }
+func (m *preferredCleared) reignOf() int64 { return m.reign }
 
 // deleteReassignmentsJob removes /admin/reassign_partitions once its
 // requests are recorded.

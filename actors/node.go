@@ -415,6 +415,8 @@ func (n *Node) controllerEffects(effects []effect) {
 				n.cfg.Observer.Deposing(d.holder)
 			}
 			n.env.ZK(self, ZKJob{job: e.job})
+		case planCall:
+			n.env.ZK(self, ZKJob{job: e.job}) // scheduled like a ZooKeeper job; it does not touch the store
 		case toBroker:
 			n.env.Send(self, Addr{Broker: e.to.ID, Kind: AddrHost}, e.msg)
 		case watchLink:

@@ -361,6 +361,30 @@ func (s *Store) BrokerConfig(entity string) (map[string]string, error) {
 	return s.entityConfig(BrokerConfigPath(entity))
 }
 
+// BrokerConfigs returns the dynamic configs of every broker entity that has
+// any (broker ids and DefaultBrokerEntity).
+func (s *Store) BrokerConfigs() (map[string]map[string]string, error) {
+	names, _, err := s.conn.Children(ConfigBrokersPath)
+	if errors.Is(err, ErrNoNode) {
+		return map[string]map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]map[string]string, len(names))
+	for _, n := range names {
+		if validBrokerEntity(n) != nil {
+			continue
+		}
+		cfg, err := s.BrokerConfig(n)
+		if err != nil {
+			return nil, err
+		}
+		out[n] = cfg
+	}
+	return out, nil
+}
+
 func validBrokerEntity(entity string) error {
 	if entity == DefaultBrokerEntity {
 		return nil

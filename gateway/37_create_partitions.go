@@ -2,9 +2,12 @@ package gateway
 
 // CreatePartitions (key 37), versions 0–3.
 //
-// Grows a topic to count partitions. New partitions are placed like Kafka
-// places them (continuing the round robin from the broker leading
-// partition 0) unless an assignment is given. count at or below the
+// Grows a topic to count partitions. New partitions are placed by the
+// rebalance planner (cluster.PlaceNewPartitions: racks, then replicas and
+// preferred leaders per broker within one of even, given every partition
+// already placed) unless an assignment is given. Difference from Kafka,
+// which continues its round robin from the broker leading partition 0 and
+// ignores where other topics' replicas are. count at or below the
 // current count is INVALID_PARTITIONS. The answer waits, up to timeout_ms,
 // for the new partitions to have leaders. validate_only checks without
 // changing anything.
@@ -93,15 +96,7 @@ func (s *Server) newPartitions(md *actors.Metadata, t kmsg.CreatePartitionsReque
 		}
 		return added, s.checkAssignmentBrokers(added)
 	}
-	start := -1
-	if p0 := tm.Partitions[0]; p0 != nil && len(p0.Replicas) > 0 {
-		for i, b := range md.SortedBrokers() {
-			if b.Id == p0.Replicas[0] {
-				start = i
-			}
-		}
-	}
-	a, err := s.placeReplicas(n, rf, start, current)
+	a, err := s.placeReplicas(t.Topic, n, rf, current)
 	if err != nil {
 		return nil, err
 	}

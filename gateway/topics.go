@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/troupe-mq/troupe/actors"
@@ -88,7 +90,7 @@ func (s *Server) createTopic(name string, partitions int32, rf int16, assignment
 		return err
 	}
 	if assignment == nil {
-		a, err := s.placeReplicas(int(partitions), int(rf), -1, 0)
+		a, err := s.placeReplicas(name, int(partitions), int(rf), 0)
 		if err != nil {
 			return err
 		}
@@ -100,14 +102,26 @@ func (s *Server) createTopic(name string, partitions int32, rf int16, assignment
 	return err
 }
 
-// placeReplicas assigns replicas over the live brokers (cluster.AssignReplicas).
-func (s *Server) placeReplicas(partitions, rf, startIndex, startPartition int) (map[int32][]int32, error) {
+// placeReplicas places new partitions of a topic (numbered from first) on
+// the live brokers with the rebalance planner (cluster.PlaceNewPartitions),
+// given where every partition in the metadata already is: racks as diverse
+// as they allow, replicas and preferred leaders per broker (over all topics
+// and within the topic) within one of even where they can be — Kafka's
+// round robin (cluster.AssignReplicas) ignores the existing load.
+func (s *Server) placeReplicas(topic string, partitions, rf, first int) (map[int32][]int32, error) {
 	md := s.backend.Replicas().Metadata()
-	brokers := make([]cluster.BrokerMeta, 0, len(md.Brokers))
+	var in cluster.PlanInput
 	for _, b := range md.SortedBrokers() {
-		brokers = append(brokers, cluster.BrokerMeta{ID: b.Id, Rack: b.Rack})
+		in.Brokers = append(in.Brokers, cluster.PlanBroker{ID: b.Id, Rack: b.Rack})
 	}
-	return cluster.AssignReplicas(brokers, partitions, rf, startIndex, startPartition)
+	for _, name := range slices.Sorted(maps.Keys(md.Topics)) {
+		for n, ps := range md.Topics[name].Partitions {
+			if ps != nil {
+				in.Partitions = append(in.Partitions, cluster.PlanPartition{Topic: name, Partition: int32(n), Replicas: slices.Clone(ps.Replicas)})
+			}
+		}
+	}
+	return cluster.PlaceNewPartitions(in, topic, int32(first), partitions, rf)
 }
 
 // checkAssignmentBrokers refuses a manual assignment naming brokers that

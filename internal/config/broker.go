@@ -73,6 +73,8 @@ var brokerKeys = []brokerKey{
 		doc: "how long a broker may be gone before its replicas are re-created on the others (troupe serve --broker-removal-grace)"},
 	{name: "auto.rebalance.settle.ms", def: "10000", kind: kindLong, min: 0, max: math.MaxInt64, dynamic: true,
 		doc: "how long a broker must be registered before replicas move onto it, and how long the cluster must be quiet before the planner runs again"},
+	{name: "auto.rebalance.check.interval.ms", def: "300000", kind: kindLong, min: 1, max: math.MaxInt64, dynamic: true,
+		doc: "how often the balancer plans an unchanged cluster again (for sizes and produce rates that drifted); a change of brokers or partitions is planned at once"},
 	{name: "disk.usage.rebalance.threshold", def: "0.8", kind: kindDouble, dynamic: true,
 		doc: "a broker whose data disk is fuller than this fraction sheds replicas first"},
 	{name: "broker.decommissioned", def: "false", kind: kindBool, dynamic: true,
@@ -150,6 +152,7 @@ type Broker struct {
 	AutoRebalance          bool
 	BrokerRemovalGrace     time.Duration
 	RebalanceSettle        time.Duration
+	RebalanceInterval      time.Duration
 	DiskRebalanceThreshold float64
 	Decommissioned         bool
 	LeaderImbalancePercent int
@@ -316,6 +319,7 @@ func resolveBroker(values, dynDefault, dynBroker map[string]string) (*Broker, er
 	b.AutoRebalance = bl("auto.rebalance.enable")
 	b.BrokerRemovalGrace = ms("broker.removal.grace.ms")
 	b.RebalanceSettle = ms("auto.rebalance.settle.ms")
+	b.RebalanceInterval = ms("auto.rebalance.check.interval.ms")
 	b.Decommissioned = bl("broker.decommissioned")
 	b.LeaderImbalancePercent = int(i("leader.imbalance.per.broker.percentage"))
 	b.DiskRebalanceThreshold = 0.8

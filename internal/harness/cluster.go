@@ -31,7 +31,10 @@ type ClusterOptions struct {
 	Chroot string
 	// Racks gives broker i (0-based) the rack Racks[i%len(Racks)].
 	Racks []string
-	// Overrides apply to every broker (after SessionTimeout's).
+	// Overrides apply to every broker (after SessionTimeout's). The
+	// controller's automatic balancer is off unless they turn it on
+	// (auto.rebalance.enable=true): tests of other things place partitions
+	// on purpose and must not see them moved.
 	Overrides map[string]string
 	// Args are appended to every broker's command line.
 	Args []string
@@ -69,7 +72,8 @@ func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	var wg sync.WaitGroup
 	for i := range opts.Brokers {
 		o := BrokerOptions{ID: int32(i + 1), ZooKeeper: c.connect, Args: opts.Args,
-			Overrides: map[string]string{"zookeeper.session.timeout.ms": strconv.FormatInt(opts.SessionTimeout.Milliseconds(), 10)}}
+			Overrides: map[string]string{"zookeeper.session.timeout.ms": strconv.FormatInt(opts.SessionTimeout.Milliseconds(), 10),
+				"auto.rebalance.enable": "false"}}
 		maps.Copy(o.Overrides, opts.Overrides)
 		if len(opts.Racks) > 0 {
 			o.Rack = opts.Racks[i%len(opts.Racks)]

@@ -22,12 +22,17 @@ type NemesisConfig struct {
 	// Reassign moves partitions (KIP-455), changing their replication
 	// factor between 2 and 3, and cancels moves under way.
 	Reassign bool
+	// Balance turns on the controller's automatic balancer
+	// (auto.rebalance.enable), with a removal grace of 20 s and a settle
+	// time of 3 s, so that it re-creates the replicas of brokers held down
+	// and balances the ones that come back.
+	Balance bool
 }
 
 // AllFaults enables every fault.
 func AllFaults() NemesisConfig {
 	return NemesisConfig{Crash: true, PowerLoss: true, Pause: true, Partition: true, ZKOutage: true, ZKLoss: true, ZKExpiry: true,
-		ControllerMove: true, ControlledShutdown: true, AddPartitions: true, TopicChurn: true, PreferredElections: true, SlowNetwork: true, Reassign: true}
+		ControllerMove: true, ControlledShutdown: true, AddPartitions: true, TopicChurn: true, PreferredElections: true, SlowNetwork: true, Reassign: true, Balance: true}
 }
 
 // nemesis draws the fault schedule from the world's random source.

@@ -10,12 +10,13 @@ import (
 )
 
 var (
-	seedFlag  = flag.Uint64("seed", 0, "run only this seed, with its trace")
-	seedsFlag = flag.Int("seeds", 0, "how many seeds TestSimSeeds runs (default: as many as fit in -simtime)")
-	firstFlag = flag.Uint64("first", 1, "the first seed TestSimSeeds runs")
-	timeFlag  = flag.Duration("simtime", 90*time.Second, "how long TestSimSeeds runs seeds for when -seeds is not given")
-	logFlag   = flag.Bool("simlog", false, "with -seed: the brokers' own debug logs in the trace")
-	moveFlag  = flag.Bool("reassign", true, "the nemesis moves partitions (false: the schedules of seeds found before it did)")
+	seedFlag    = flag.Uint64("seed", 0, "run only this seed, with its trace")
+	seedsFlag   = flag.Int("seeds", 0, "how many seeds TestSimSeeds runs (default: as many as fit in -simtime)")
+	firstFlag   = flag.Uint64("first", 1, "the first seed TestSimSeeds runs")
+	timeFlag    = flag.Duration("simtime", 90*time.Second, "how long TestSimSeeds runs seeds for when -seeds is not given")
+	logFlag     = flag.Bool("simlog", false, "with -seed: the brokers' own debug logs in the trace")
+	moveFlag    = flag.Bool("reassign", true, "the nemesis moves partitions (false: the schedules of seeds found before it did)")
+	balanceFlag = flag.Bool("balance", true, "the controller balances automatically (false: the schedules of seeds found before it did)")
 )
 
 // regressions are seeds that found bugs: each must keep passing. They
@@ -43,6 +44,10 @@ var moveRegressions = []uint64{
 	2093, // a move taken over by a new controller was never told at a new epoch: its leader refused the new replica for good
 }
 
+// balanceRegressions are seeds that found bugs with the controller's
+// automatic balancer on.
+var balanceRegressions = []uint64{}
+
 // TestSimRegressions replays the seeds that once found bugs.
 func TestSimRegressions(t *testing.T) {
 	if *seedFlag != 0 {
@@ -52,6 +57,9 @@ func TestSimRegressions(t *testing.T) {
 		runConfig(t, withoutMoves(DefaultConfig(seed)), false)
 	}
 	for _, seed := range moveRegressions {
+		runConfig(t, withoutBalance(DefaultConfig(seed)), false)
+	}
+	for _, seed := range balanceRegressions {
 		runConfig(t, DefaultConfig(seed), false)
 	}
 }
@@ -116,15 +124,25 @@ func TestSimSeeds(t *testing.T) {
 func runSeed(t *testing.T, seed uint64, verbose bool) bool {
 	t.Helper()
 	cfg := DefaultConfig(seed)
+	if !*balanceFlag {
+		cfg = withoutBalance(cfg)
+	}
 	if !*moveFlag {
 		cfg = withoutMoves(cfg)
 	}
 	return runConfig(t, cfg, verbose)
 }
 
-// withoutMoves is cfg with a nemesis that does not reassign partitions.
+// withoutMoves is cfg with a nemesis that does not reassign partitions
+// (nor balance them).
 func withoutMoves(cfg Config) Config {
 	cfg.Nemesis.Reassign = false
+	return withoutBalance(cfg)
+}
+
+// withoutBalance is cfg without the controller's automatic balancer.
+func withoutBalance(cfg Config) Config {
+	cfg.Nemesis.Balance = false
 	return cfg
 }
 
@@ -153,6 +171,9 @@ func runConfig(t *testing.T, cfg Config, verbose bool) bool {
 	replay := fmt.Sprintf("go test ./internal/sim -run TestSimSeed -seed %d -v", seed)
 	if !cfg.Nemesis.Reassign {
 		replay += " -reassign=false"
+	}
+	if !cfg.Nemesis.Balance {
+		replay += " -balance=false"
 	}
 	t.Errorf("seed %d: %v\nreplay: %s\nfull trace: %s\nlast events:\n%s",
 		seed, res.Err, replay, path, strings.Join(tail, "\n"))

@@ -130,6 +130,10 @@ func NewWorld(cfg Config) *World {
 	// wait their turn in the mailbox. Taken from the seed, not the
 	// source, so the fault schedule of a seed does not depend on it.
 	b.MaxMovesPerBroker = 1 + int(cfg.Seed%3)
+	b.AutoRebalance = cfg.Nemesis.Balance
+	b.BrokerRemovalGrace = 20 * time.Second
+	b.RebalanceSettle = 3 * time.Second
+	b.LeaderImbalancePercent = 0 // any imbalance: the elections the seeds were found with
 	w.brokerCfg = b
 	w.hist = newHistory()
 	w.zk = newSimZK(w)

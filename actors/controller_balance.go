@@ -1,0 +1,225 @@
+package actors
+
+import (
+	"hash/fnv"
+	"slices"
+	"strconv"
+
+	"github.com/troupe-mq/troupe/cluster"
+)
+
+// Automatic balancing (auto.rebalance.enable), run by the controller core.
+//
+// Once a second the balancer looks at the cluster; it plans only when the
+// cluster is quiet and settled:
+//   - no move is in flight or requested (moves change what a plan sees);
+//   - it has been so for auto.rebalance.settle.ms, and every live broker
+//     has been registered at least that long (a broker that just joined
+//     gets replicas once it has stayed up);
+//   - no broker that holds replicas is gone for less than
+//     broker.removal.grace.ms: if it comes back sooner, nothing moves.
+//
+// Then the planner (cluster.PlanRebalance, pure) runs off the actor — a
+// planCall effect, whose result comes back as a planned message — on
+// the live brokers (those with broker.decommissioned set, and brokers
+// gone longer than the grace period, are Leaving: their replicas are
+// re-created elsewhere), each partition's replicas, its size and produce
+// rate from the brokers' load reports, and the brokers' disks. A plan made
+// from a view that changed meanwhile (its fingerprint: brokers, racks,
+// leaving set, every replica list) is dropped and made again. The plan's
+// moves become requests like an operator's, but not in the mailbox
+// (planned): they start under num.concurrent.partition.movements.per.
+// broker, and a new controller plans again instead of resuming them (moves
+// already started are in the topic znodes and continue). Each planned
+// partition gets a preferred election once its move is done, so leaders
+// follow replicas without waiting for auto.leader.rebalance's interval.
+// With an unchanged view the planner runs again every
+// auto.rebalance.check.interval.ms, for sizes and rates that drifted.
+
+type balancer struct {
+	// seen is the tick each live broker was first seen at in this reign.
+	seen map[int32]int64
+	// gone is the tick a broker holding replicas was first seen missing.
+	gone map[int32]int64
+	// quietSince is the tick since which no move was in flight (-1: one is).
+	quietSince int64
+	planning   bool
+	// planned is the fingerprint of the last view a plan was applied to,
+	// and recheckAt when that view is planned again anyway.
+	planned   uint64
+	recheckAt int64
+}
+
+func newBalancer() balancer {
+	return balancer{seen: map[int32]int64{}, gone: map[int32]int64{}, quietSince: -1}
+}
+
+// planCall runs a plan off the actor; its result is a *planned.
+type planCall struct{ job *planJob }
+
+// planJob is the planner's input, run by the shell (production: its own
+// goroutine; simulator: like a ZooKeeper job). It implements zkJob so the
+// simulator can schedule it; it never touches the store.
+type planJob struct {
+	reign int64
+	fp    uint64
+	in    cluster.PlanInput
+}
+
+func (j *planJob) run(*cluster.Store) (any, []watchArm) {
+	plan, err := cluster.PlanRebalance(j.in)
+	return &planned{reign: j.reign, fp: j.fp, plan: plan, err: err}, nil
+}
+
+// planned is a plan's result.
+type planned struct {
+	reign int64
+	fp    uint64
+	plan  cluster.Plan
+	err   error
+}
+
+func (m *planned) reignOf() int64 { return m.reign }
+
+// decommissioned reports whether broker.decommissioned is set on a broker.
+func (c *controller) decommissioned(id int32) bool {
+	v, ok := c.brokerConfigs[strconv.Itoa(int(id))]["broker.decommissioned"]
+	return ok && v == "true"
+}
+
+// balanceTick is the balancer's once-a-second look (see the top).
+func (c *controller) balanceTick() {
+	b := &c.balance
+	v := c.view
+	for _, id := range sortedKeys(v.brokers) {
+		if v.live(id) {
+			if _, ok := b.seen[id]; !ok {
+				b.seen[id] = c.ticks
+			}
+			delete(b.gone, id)
+		} else {
+			delete(b.seen, id)
+		}
+	}
+	moving := false
+	v.each(false, func(_ *ctrlTopic, p *ctrlPartition) {
+		moving = moving || p.moving()
+		for _, id := range p.allReplicas() {
+			if _, ok := b.gone[id]; !ok && !v.live(id) {
+				b.gone[id] = c.ticks
+			}
+		}
+	})
+	if !c.cfg.broker.AutoRebalance || b.planning {
+		return
+	}
+	if moving {
+		b.quietSince = -1
+		return
+	}
+	if b.quietSince < 0 {
+		b.quietSince = c.ticks
+	}
+	settle := c.ticksFor(c.cfg.broker.RebalanceSettle)
+	if c.ticks-b.quietSince < settle {
+		return
+	}
+	for _, since := range b.seen {
+		if c.ticks-since < settle {
+			return
+		}
+	}
+	grace := c.ticksFor(c.cfg.broker.BrokerRemovalGrace)
+	for _, since := range b.gone {
+		if c.ticks-since < grace {
+			return // it may come back: nothing moves
+		}
+	}
+	in, fp := c.planInput()
+	if fp == b.planned && c.ticks < b.recheckAt {
+		return
+	}
+	b.planning = true
+	c.emit(planCall{job: &planJob{reign: c.reign, fp: fp, in: in}})
+}
+
+// planInput is the planner's view of the cluster and its fingerprint.
+func (c *controller) planInput() (cluster.PlanInput, uint64) {
+	v := c.view
+	h := fnv.New64a()
+	num := func(n int64) { h.Write(strconv.AppendInt(nil, n, 10)); h.Write([]byte{','}) }
+	in := cluster.PlanInput{DiskThreshold: c.cfg.broker.DiskRebalanceThreshold}
+	for _, id := range sortedKeys(v.brokers) {
+		if !v.live(id) {
+			continue
+		}
+		pb := cluster.PlanBroker{ID: id, Rack: v.brokers[id].Rack, Leaving: c.decommissioned(id)}
+		if r := c.loads[id]; r != nil {
+			pb.DiskCapacity, pb.DiskUsed = r.DiskTotalBytes, r.DiskUsedBytes
+		}
+		in.Brokers = append(in.Brokers, pb)
+		num(int64(id))
+		h.Write([]byte(pb.Rack))
+		if pb.Leaving {
+			h.Write([]byte("L"))
+		}
+	}
+	h.Write([]byte{'|'})
+	for _, id := range sortedKeys(c.balance.gone) {
+		in.Brokers = append(in.Brokers, cluster.PlanBroker{ID: id, Leaving: true})
+		num(int64(id))
+	}
+	h.Write([]byte{'|'})
+	size := map[TopicPartition]int64{}
+	rate := map[TopicPartition]float64{}
+	for _, id := range sortedKeys(c.loads) {
+		if !v.live(id) {
+			continue
+		}
+		for _, rl := range c.loads[id].Replicas {
+			tp := TopicPartition{rl.Topic, rl.Partition}
+			size[tp] = max(size[tp], rl.SizeBytes)
+			rate[tp] = max(rate[tp], rl.BytesInPerSec)
+		}
+	}
+	v.each(true, func(t *ctrlTopic, p *ctrlPartition) {
+		in.Partitions = append(in.Partitions, cluster.PlanPartition{Topic: p.tp.Topic, Partition: p.tp.Partition,
+			Replicas: slices.Clone(p.replicas), Size: size[p.tp], BytesIn: rate[p.tp]})
+		h.Write([]byte(p.tp.Topic))
+		num(int64(p.tp.Partition))
+		for _, r := range p.replicas {
+			num(int64(r))
+		}
+	})
+	return in, h.Sum64()
+}
+
+// plannedResult takes a plan: its moves become planned requests.
+func (c *controller) plannedResult(m *planned) {
+	b := &c.balance
+	b.planning = false
+	if m.err != nil {
+		c.log.Warn().Err(m.err).Msg("rebalance planner failed; trying again later")
+		b.planned, b.recheckAt = m.fp, c.ticks+c.ticksFor(c.cfg.broker.RebalanceInterval)
+		return
+	}
+	if _, fp := c.planInput(); fp != m.fp {
+		return // the cluster changed meanwhile: the next look plans again
+	}
+	b.planned, b.recheckAt = m.fp, c.ticks+c.ticksFor(c.cfg.broker.RebalanceInterval)
+	started := 0
+	for _, mv := range m.plan.Moves {
+		t, p := c.view.partition(TopicPartition{mv.Topic, mv.Partition})
+		if p == nil || t.deleting || p.moving() || !slices.Equal(p.replicas, mv.From) {
+			continue
+		}
+		p.requested = &cluster.Reassignment{Topic: mv.Topic, Partition: mv.Partition, Replicas: slices.Clone(mv.To)}
+		p.planned, p.dirty = true, true
+		started++
+	}
+	if started > 0 {
+		c.log.Info().Int("moves", started).Int64("bytes", m.plan.BytesMoved).Int64("lower_bound", m.plan.LowerBound).
+			Msg("rebalancing: planned moves requested")
+	}
+	c.reconcileAll()
+}

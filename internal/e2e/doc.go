@@ -18,10 +18,16 @@
 // acknowledged record is read back exactly once and all replicas of a
 // partition hold identical batches (read from their segment files).
 //
+// Rebalancing (cluster_reassign_test.go, cluster_balance_test.go,
+// cluster_cli_test.go): reassignment and its cancel, ElectLeaders, a
+// broker joining, decommissioned or lost for good, skewed load, a move
+// interrupted by killing the controller, and `troupe cluster rebalance`.
+//
 // Measurements are benchmarks, never assertions: BenchmarkFailover (kill
 // -9 of a leader's broker to the first acks=all write accepted by its
-// successor) and BenchmarkReplicatedProduce (RF 3 on three brokers against
-// RF 1 on one, interleaved).
+// successor), BenchmarkReplicatedProduce (RF 3 on three brokers against
+// RF 1 on one, interleaved) and BenchmarkPartitionMove (1 GiB moved with
+// and without a 50 MB/s throttle, and produce throughput during moves).
 //
 // The package has no non-test code; this file only documents it.
 package e2e

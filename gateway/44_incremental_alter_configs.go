@@ -71,19 +71,8 @@ func (s *Server) incrementalAlterTopic(res kmsg.IncrementalAlterConfigsRequestRe
 			next[c.Name] = v
 			continue
 		}
-		switch c.Op {
-		case kmsg.IncrementalAlterConfigOpSet:
-			if c.Value == nil {
-				return fmt.Errorf("%w: SET %s without a value", config.ErrInvalidConfig, c.Name)
-			}
-			if err := config.ValidateTopicValue(c.Name, *c.Value); err != nil {
-				return err
-			}
-			next[c.Name] = *c.Value
-		case kmsg.IncrementalAlterConfigOpDelete:
-			delete(next, c.Name)
-		default:
-			return fmt.Errorf("%w: %s is not a list config; only SET and DELETE apply", config.ErrInvalidConfig, c.Name)
+		if err := setOrDelete(next, c, config.ErrInvalidConfig, config.ValidateTopicValue); err != nil {
+			return err
 		}
 	}
 	if validateOnly {
@@ -127,23 +116,32 @@ func (s *Server) incrementalAlterBroker(entity string, res kmsg.IncrementalAlter
 		next = map[string]string{}
 	}
 	for _, c := range res.Configs {
-		switch c.Op {
-		case kmsg.IncrementalAlterConfigOpSet:
-			if c.Value == nil {
-				return fmt.Errorf("%w: SET %s without a value", kerr.InvalidRequest, c.Name)
-			}
-			if err := validateBrokerSetting(c.Name, *c.Value); err != nil {
-				return err
-			}
-			next[c.Name] = *c.Value
-		case kmsg.IncrementalAlterConfigOpDelete:
-			delete(next, c.Name)
-		default:
-			return fmt.Errorf("%w: %s is not a list config; only SET and DELETE apply", kerr.InvalidRequest, c.Name)
+		if err := setOrDelete(next, c, kerr.InvalidRequest, validateBrokerSetting); err != nil {
+			return err
 		}
 	}
 	if validateOnly {
 		return nil
 	}
 	return s.backend.Admin().SetBrokerConfig(entity, next)
+}
+
+// setOrDelete applies a SET or DELETE to configs (validated by valid); any
+// other operation, or a SET without a value, is refused as bad.
+func setOrDelete(configs map[string]string, c kmsg.IncrementalAlterConfigsRequestResourceConfig, bad error, valid func(name, value string) error) error {
+	switch c.Op {
+	case kmsg.IncrementalAlterConfigOpSet:
+		if c.Value == nil {
+			return fmt.Errorf("%w: SET %s without a value", bad, c.Name)
+		}
+		if err := valid(c.Name, *c.Value); err != nil {
+			return err
+		}
+		configs[c.Name] = *c.Value
+	case kmsg.IncrementalAlterConfigOpDelete:
+		delete(configs, c.Name)
+	default:
+		return fmt.Errorf("%w: %s is not a list config; only SET and DELETE apply", bad, c.Name)
+	}
+	return nil
 }

@@ -162,26 +162,10 @@ func TestClusterBalanceSkewedLoad(t *testing.T) {
 		"auto.rebalance.check.interval.ms": "3000"})})
 	ctx := testCtx(t, 3*time.Minute)
 	adm := c.Admin(t)
-	create := func(topic string, assign map[int32][]int32) {
-		t.Helper()
-		req := kmsg.NewPtrCreateTopicsRequest()
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
-		for p := int32(0); p < int32(len(assign)); p++ {
-			ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-			ra.Partition, ra.Replicas = p, assign[p]
-			rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
-		}
-		req.Topics = append(req.Topics, rt)
-		if resp, err := req.RequestWith(ctx, c.Client(t)); err != nil || resp.Topics[0].ErrorCode != 0 {
-			t.Fatalf("create %s: %v %+v", topic, err, resp)
-		}
-		waitPartitions(t, c.Running(), topic, 30*time.Second, fullISR(len(assign), 2))
-	}
 	// Counts are even (4 replicas a broker, 2 of each topic), the bytes
 	// are not: hot-0 and hot-1 are both on brokers 1 and 2.
-	create("hot", map[int32][]int32{0: {1, 2}, 1: {2, 1}, 2: {3, 4}, 3: {4, 3}})
-	create("cold", map[int32][]int32{0: {1, 3}, 1: {2, 4}, 2: {3, 1}, 3: {4, 2}})
+	createAssigned(t, c, "hot", []int32{1, 2}, []int32{2, 1}, []int32{3, 4}, []int32{4, 3})
+	createAssigned(t, c, "cold", []int32{1, 3}, []int32{2, 4}, []int32{3, 1}, []int32{4, 2})
 	prod := c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	payload := make([]byte, 32<<10)
 	write := func(topic string, part int32, bytes int) {
@@ -260,17 +244,7 @@ func TestClusterReassignControllerKilled(t *testing.T) {
 		}
 	}
 	const topic = "handover"
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
-	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-	ra.Partition, ra.Replicas = 0, []int32{others[0]}
-	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
-	req.Topics = append(req.Topics, rt)
-	if resp, err := req.RequestWith(ctx, c.Client(t)); err != nil || resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create %s: %v %+v", topic, err, resp)
-	}
-	waitPartitions(t, c.Running(), topic, 30*time.Second, fullISR(1, 1))
+	createAssigned(t, c, topic, []int32{others[0]})
 	fill := c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	payload := make([]byte, 64<<10)
 	for range (256 << 20) / len(payload) {

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kmsg"
-
 	"github.com/troupe-mq/troupe/internal/harness"
 )
 
@@ -37,19 +35,11 @@ func TestClusterCLIRebalance(t *testing.T) {
 	c := harness.StartCluster(t, harness.ClusterOptions{Brokers: 3})
 	ctx := testCtx(t, time.Minute)
 	const topic = "piled"
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	var assign [][]int32
 	for p := int32(0); p < 6; p++ {
-		ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-		ra.Partition, ra.Replicas = p, []int32{1 + p%2, 2 - p%2}
-		rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+		assign = append(assign, []int32{1 + p%2, 2 - p%2})
 	}
-	req.Topics = append(req.Topics, rt)
-	if resp, err := req.RequestWith(ctx, c.Client(t)); err != nil || resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create %s: %v %+v", topic, err, resp)
-	}
-	waitPartitions(t, c.Running(), topic, 30*time.Second, fullISR(6, 2))
+	createAssigned(t, c, topic, assign...)
 
 	dry := troupeCLI(t, c, "cluster", "rebalance", "--dry-run")
 	if strings.Contains(dry, "no moves") || !strings.Contains(dry, topic) {

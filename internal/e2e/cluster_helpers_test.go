@@ -156,6 +156,32 @@ func createReplicated(t *testing.T, c *harness.Cluster, topic string, partitions
 	waitPartitions(t, c.Running(), topic, 30*time.Second, fullISR(int(partitions), int(rf)))
 }
 
+// createAssigned creates topic with partition i on the brokers assign[i]
+// (CreateTopics with a replica assignment) and waits until every running
+// broker shows each partition led with a full ISR.
+func createAssigned(t testing.TB, c *harness.Cluster, topic string, assign ...[]int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	for p, rs := range assign {
+		ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		ra.Partition, ra.Replicas = int32(p), rs
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	}
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, c.Client(t))
+	if err == nil {
+		err = kerr.ErrorForCode(resp.Topics[0].ErrorCode)
+	}
+	if err != nil {
+		t.Fatalf("create %s: %v", topic, err)
+	}
+	waitPartitions(t, c.Running(), topic, 30*time.Second, fullISR(len(assign), len(assign[0])))
+}
+
 // brokerByID finds a cluster's broker.
 func brokerByID(t testing.TB, c *harness.Cluster, id int32) *harness.Broker {
 	t.Helper()

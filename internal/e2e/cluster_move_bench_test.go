@@ -40,17 +40,7 @@ func BenchmarkPartitionMove(b *testing.B) {
 	adm := c.Admin(b)
 	ctx := context.Background()
 	const topic = "big"
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
-	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-	ra.Partition, ra.Replicas = 0, []int32{1}
-	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
-	req.Topics = append(req.Topics, rt)
-	if resp, err := req.RequestWith(ctx, c.Client(b)); err != nil || resp.Topics[0].ErrorCode != 0 {
-		b.Fatalf("create %s: %v %+v", topic, err, resp)
-	}
-	waitPartitions(b, c.Running(), topic, 30*time.Second, fullISR(1, 1))
+	createAssigned(b, c, topic, []int32{1})
 	payload := make([]byte, recordSize)
 	prod := c.Client(b, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedBytes(64<<20))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/troupe-mq/troupe/actors"
@@ -103,7 +104,7 @@ func (s *Server) createTopic(name string, partitions int32, rf int16, assignment
 }
 
 // placeReplicas places new partitions of a topic (numbered from first) on
-// the live brokers with the rebalance planner (cluster.PlaceNewPartitions),
+// the live brokers not being decommissioned with the rebalance planner (cluster.PlaceNewPartitions),
 // given where every partition in the metadata already is: racks as diverse
 // as they allow, replicas and preferred leaders per broker (over all topics
 // and within the topic) within one of even where they can be — Kafka's
@@ -112,7 +113,12 @@ func (s *Server) placeReplicas(topic string, partitions, rf, first int) (map[int
 	md := s.backend.Replicas().Metadata()
 	var in cluster.PlanInput
 	for _, b := range md.SortedBrokers() {
-		in.Brokers = append(in.Brokers, cluster.PlanBroker{ID: b.Id, Rack: b.Rack})
+		// A broker being decommissioned gets no new replicas.
+		cfg, err := s.backend.Admin().BrokerConfig(strconv.Itoa(int(b.Id)))
+		if err != nil {
+			return nil, err
+		}
+		in.Brokers = append(in.Brokers, cluster.PlanBroker{ID: b.Id, Rack: b.Rack, Leaving: cfg["broker.decommissioned"] == "true"})
 	}
 	for _, name := range slices.Sorted(maps.Keys(md.Topics)) {
 		for n, ps := range md.Topics[name].Partitions {

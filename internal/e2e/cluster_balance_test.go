@@ -118,6 +118,9 @@ func TestClusterBalanceJoinAndDecommission(t *testing.T) {
 	started := time.Now()
 	waitPartitions(t, c.Running(), topic, 120*time.Second, evenOver([]int32{1, 3, 4}, 3))
 	t.Logf("broker 2 decommissioned: no replicas left on it after %v", time.Since(started).Round(100*time.Millisecond))
+	// A topic created now is placed on the others only.
+	createReplicated(t, c, "later", 6, 2, nil)
+	waitPartitions(t, c.Running(), "later", 30*time.Second, evenOver([]int32{1, 3, 4}, 2))
 	finishTraffic(t, c, topic, p, rl)
 }
 

@@ -16,6 +16,9 @@ type ControllerConfig struct {
 	BrokerID int32
 	Store    *cluster.Store
 	Broker   *config.Broker
+	// CurrentBroker, when set, gives the configuration in use now: a
+	// restarted controller starts from it rather than from Broker.
+	CurrentBroker func() *config.Broker
 	// TickEvery is the controller's logical clock period.
 	TickEvery time.Duration
 	Log       zerolog.Logger
@@ -42,6 +45,10 @@ func NewControllerProps(cfg ControllerConfig) *actor.Props {
 		cfg.TickEvery = 100 * time.Millisecond
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
+		cfg := cfg
+		if cfg.CurrentBroker != nil {
+			cfg.Broker = cfg.CurrentBroker()
+		}
 		return &controllerActor{cfg: cfg, core: newController(controllerConfig{
 			brokerID: cfg.BrokerID, broker: cfg.Broker, tickEvery: cfg.TickEvery, log: cfg.Log})}
 	})

@@ -19,6 +19,10 @@ type ReplicaManagerConfig struct {
 	DataDir  string
 	FS       storage.FS
 	Broker   *config.Broker
+	// CurrentBroker, when set, gives the configuration in use now (with
+	// the dynamic broker configs applied since Start): a restarted manager
+	// starts from it rather than from Broker.
+	CurrentBroker func() *config.Broker
 	// TickEvery is the logical clock period: request timeouts and ISR lag
 	// are counted in ticks of this length.
 	TickEvery time.Duration
@@ -118,6 +122,10 @@ func NewReplicaManagerProps(cfg ReplicaManagerConfig, pub *Replicas) *actor.Prop
 		return actor.RestartDirective
 	})
 	return actor.PropsFromProducer(func() actor.Actor {
+		cfg := cfg
+		if cfg.CurrentBroker != nil {
+			cfg.Broker = cfg.CurrentBroker()
+		}
 		return &replicaManager{
 			cfg: cfg,
 			env: &replicaEnv{brokerID: cfg.BrokerID, dataDir: cfg.DataDir, fs: cfg.FS, broker: cfg.Broker, stats: &pub.stats,

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -76,7 +77,10 @@ type Broker struct {
 	// (cfg.Broker at start, then what followConfigChanges applies) adds
 	// the dynamic broker configs from ZooKeeper.
 	static *config.Broker
-	lock   *os.File
+	// current is the configuration in use (static + dynamic), for actors
+	// that restart.
+	current atomic.Pointer[config.Broker]
+	lock    *os.File
 
 	shutdownOnce sync.Once
 }
@@ -141,6 +145,7 @@ func Start(cfg Config) (_ *Broker, err error) {
 	if eff, ok := b.loadDynamicConfig(); ok {
 		cfg.Broker, b.cfg.Broker = eff, eff
 	}
+	b.current.Store(cfg.Broker)
 
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(logging.NewSlogHandler(log.With().Str("component", "protoactor").Logger()))
@@ -162,7 +167,7 @@ func Start(cfg Config) (_ *Broker, err error) {
 	undo = append(undo, func() { _ = b.gw.Shutdown(context.Background()) })
 
 	rmProps := actors.NewReplicaManagerProps(actors.ReplicaManagerConfig{
-		BrokerID: cfg.ID, DataDir: cfg.DataDir, FS: cfg.FS, Broker: cfg.Broker, TickEvery: cfg.TickEvery, Log: log,
+		BrokerID: cfg.ID, DataDir: cfg.DataDir, FS: cfg.FS, Broker: cfg.Broker, CurrentBroker: b.current.Load, TickEvery: cfg.TickEvery, Log: log,
 		AllowCrashForTests: cfg.AllowCrashForTests,
 		DialLeader:         gateway.DialLeader,
 	}, b.replicas)
@@ -180,7 +185,8 @@ func Start(cfg Config) (_ *Broker, err error) {
 	b.system.Root.Send(b.rm, &actors.BrokerEpochChanged{Epoch: b.reg.BrokerEpoch()})
 	go b.followRegistration()
 
-	ctrlProps := actors.NewControllerProps(actors.ControllerConfig{BrokerID: cfg.ID, Store: b.store, Broker: cfg.Broker, TickEvery: cfg.TickEvery, Log: log})
+	ctrlProps := actors.NewControllerProps(actors.ControllerConfig{BrokerID: cfg.ID, Store: b.store, Broker: cfg.Broker, CurrentBroker: b.current.Load,
+		TickEvery: cfg.TickEvery, Log: log})
 	if b.ctrl, err = b.system.Root.SpawnNamed(ctrlProps, actors.ControllerName); err != nil {
 		return nil, fmt.Errorf("broker: spawn controller: %w", err)
 	}
@@ -471,6 +477,7 @@ func (b *Broker) followConfigChanges() {
 		if first || mine || dflt {
 			if eff, ok := b.loadDynamicConfig(); ok && !sameDynamic(eff, applied) {
 				applied = eff
+				b.current.Store(eff)
 				def, own := eff.DynamicSettings()
 				b.log.Info().Interface("cluster_default", def).Interface("broker", own).Msg("dynamic broker configs changed")
 				b.gw.SetBrokerConfig(eff)

@@ -315,7 +315,8 @@ func (c *controller) writeTopic(t *ctrlTopic, changes []topicChange) {
 	for i := range changes {
 		byPart[changes[i].p.tp.Partition] = &changes[i]
 	}
-	for n, p := range t.partitions {
+	for _, n := range sortedKeys(t.partitions) { // sorted: the log lines are part of a deterministic run
+		p := t.partitions[n]
 		rs, add, rem := p.record()
 		if ch := byPart[n]; ch != nil {
 			rs, add, rem = recordOf(ch.reassign, ch.replicas)
@@ -414,7 +415,8 @@ func (c *controller) topicReread(t *ctrlTopic, info cluster.TopicInfo) {
 	}
 	t.zkVersion = info.ZkVersion
 	t.unsure, t.intended, t.changes = false, nil, nil
-	for n, p := range t.partitions {
+	for _, n := range sortedKeys(t.partitions) {
+		p := t.partitions[n]
 		rs, ok := info.Partitions[n]
 		if !ok {
 			continue

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/troupe-mq/troupe/actors"
@@ -45,6 +46,8 @@ type nemesis struct {
 	down map[int32]bool
 	// added: partitions were added once.
 	added bool
+	// decommissioned is the broker marked broker.decommissioned (0: none).
+	decommissioned int32
 	// powerLossRun: this run may cut power (drawn once per run).
 	powerLossRun bool
 	// churned are the topics created and deleted again.
@@ -90,6 +93,8 @@ func (n *nemesis) step() {
 		{"slow network", 1, cfg.SlowNetwork, n.slowNetwork},
 		// Last, so that runs without it draw exactly as before it existed.
 		{"reassign", 3, cfg.Reassign, n.reassign},
+		// Last again, for the same reason: only with the balancer.
+		{"decommission", 1, cfg.Balance && n.decommissioned == 0, n.decommission},
 	}
 	total := 0
 	for _, f := range faults {
@@ -361,6 +366,37 @@ func (n *nemesis) reassign() {
 	}
 }
 
+// decommission marks a broker broker.decommissioned (a dynamic broker
+// config, as `troupe cluster decommission` sets it) for a few seconds: the
+// balancer drains it where the replication factors allow (with RF 3 on
+// three brokers they do not: the planner refuses and nothing moves), and
+// fills it again once the mark is gone.
+func (n *nemesis) decommission() {
+	w := n.w
+	id := w.brokers[w.rng.IntN(len(w.brokers))].id
+	d := w.jitter(3*time.Second, 12*time.Second)
+	w.tracef("nemesis: decommission b%d for %v", id, d)
+	n.setDecommissioned(id, true)
+	w.after(d, "recommission", func() { n.setDecommissioned(id, false) })
+}
+
+func (n *nemesis) setDecommissioned(id int32, on bool) {
+	w := n.w
+	entity := strconv.Itoa(int(id))
+	cfg := map[string]string{}
+	if on {
+		cfg["broker.decommissioned"] = "true"
+		n.decommissioned = id
+	} else if n.decommissioned == id {
+		n.decommissioned = 0
+	} else {
+		return
+	}
+	if err := w.zk.admin.SetBrokerConfig(entity, cfg); err != nil {
+		w.tracef("nemesis: broker config of b%d: %v", id, err)
+	}
+}
+
 func (n *nemesis) slowNetwork() {
 	w := n.w
 	d := w.jitter(time.Second, 5*time.Second)
@@ -374,6 +410,9 @@ func (n *nemesis) slowNetwork() {
 func (n *nemesis) heal() {
 	w := n.w
 	w.tracef("nemesis: heal")
+	if n.decommissioned != 0 {
+		n.setDecommissioned(n.decommissioned, false)
+	}
 	w.net.heal()
 	for _, b := range w.brokers {
 		b.zkMode = zkOK

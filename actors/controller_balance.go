@@ -182,7 +182,19 @@ func (c *controller) planInput() (cluster.PlanInput, uint64) {
 			rate[tp] = max(rate[tp], rl.BytesInPerSec)
 		}
 	}
+	eligible := 0
+	for _, b := range in.Brokers {
+		if !b.Leaving {
+			eligible++
+		}
+	}
 	v.each(true, func(t *ctrlTopic, p *ctrlPartition) {
+		if len(p.replicas) > eligible {
+			// Its replication factor cannot be met on the brokers that
+			// stay (a decommission or a loss too many): it stays as it is,
+			// rather than failing the plan for every other partition.
+			return
+		}
 		in.Partitions = append(in.Partitions, cluster.PlanPartition{Topic: p.tp.Topic, Partition: p.tp.Partition,
 			Replicas: slices.Clone(p.replicas), Size: size[p.tp], BytesIn: rate[p.tp]})
 		h.Write([]byte(p.tp.Topic))

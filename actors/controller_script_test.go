@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ import (
 //	kill ID                     broker ID's session expires (its registration goes)
 //	topic NAME replicas=1,2,3 [partitions=N]   create a topic (N partitions, default 1, all on replicas)
 //	broker-config KEY=VALUE...  the controller's broker takes these dynamic broker configs
+//	broker-entity ID KEY=VALUE...  write broker ID's dynamic configs to ZooKeeper
 //	delete-topic NAME           mark a topic for deletion
 //	start                       the controller competes for election
 //	zk [n=N] [fault=lost-after|lost-before|down]   run the next N queued jobs (default all, repeatedly)
@@ -224,6 +226,18 @@ func (h *controllerHarness) run(d *datadriven.TestData) {
 	case "reassign":
 		if err := h.admin.SubmitReassignments([]cluster.Reassignment{{Topic: d.CmdArgs[0].Key, Partition: int32(intArg(d, "partition", 0)),
 			Replicas: idsArg(d, "replicas", nil)}}); err != nil {
+			h.t.Fatal(err)
+		}
+	case "broker-entity":
+		// broker-entity ID key=value…: write broker ID's dynamic configs in
+		// ZooKeeper (with their change notification).
+		var id int32
+		fmt.Sscan(d.CmdArgs[0].Key, &id)
+		settings := map[string]string{}
+		for _, a := range d.CmdArgs[1:] {
+			settings[a.Key] = a.Vals[0]
+		}
+		if err := h.admin.SetBrokerConfig(strconv.Itoa(int(id)), settings); err != nil {
 			h.t.Fatal(err)
 		}
 	case "request-preferred":

@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"hash/fnv"
 	"slices"
 	"strconv"
 
@@ -135,19 +134,21 @@ func (c *controller) balanceTick() {
 			return // it may come back: nothing moves
 		}
 	}
-	in, fp := c.planInput()
-	if fp == b.planned && c.ticks < b.recheckAt {
+	if _, fp := c.planInput(false); fp == b.planned && c.ticks < b.recheckAt {
 		return
 	}
+	in, fp := c.planInput(true)
 	b.planning = true
 	c.emit(planCall{job: &planJob{reign: c.reign, fp: fp, in: in}})
 }
 
-// planInput is the planner's view of the cluster and its fingerprint.
-func (c *controller) planInput() (cluster.PlanInput, uint64) {
+// planInput is the planner's view of the cluster (when build is set) and
+// its fingerprint. The fingerprint alone allocates nothing per partition:
+// it is taken every second.
+func (c *controller) planInput(build bool) (cluster.PlanInput, uint64) {
 	v := c.view
-	h := fnv.New64a()
-	num := func(n int64) { h.Write(strconv.AppendInt(nil, n, 10)); h.Write([]byte{','}) }
+	h := fnv64a(14695981039346656037)
+	num := func(n int64) { h.add(uint64(n)) }
 	in := cluster.PlanInput{DiskThreshold: c.cfg.broker.DiskRebalanceThreshold}
 	for _, id := range sortedKeys(v.brokers) {
 		if !v.live(id) {
@@ -159,20 +160,23 @@ func (c *controller) planInput() (cluster.PlanInput, uint64) {
 		}
 		in.Brokers = append(in.Brokers, pb)
 		num(int64(id))
-		h.Write([]byte(pb.Rack))
+		h.addString(pb.Rack)
 		if pb.Leaving {
-			h.Write([]byte("L"))
+			h.add(1)
 		}
 	}
-	h.Write([]byte{'|'})
+	h.add(^uint64(0))
 	for _, id := range sortedKeys(c.balance.gone) {
 		in.Brokers = append(in.Brokers, cluster.PlanBroker{ID: id, Leaving: true})
 		num(int64(id))
 	}
-	h.Write([]byte{'|'})
+	h.add(^uint64(0))
 	size := map[TopicPartition]int64{}
 	rate := map[TopicPartition]float64{}
 	for _, id := range sortedKeys(c.loads) {
+		if !build {
+			break
+		}
 		if !v.live(id) {
 			continue
 		}
@@ -195,15 +199,35 @@ func (c *controller) planInput() (cluster.PlanInput, uint64) {
 			// rather than failing the plan for every other partition.
 			return
 		}
-		in.Partitions = append(in.Partitions, cluster.PlanPartition{Topic: p.tp.Topic, Partition: p.tp.Partition,
-			Replicas: slices.Clone(p.replicas), Size: size[p.tp], BytesIn: rate[p.tp]})
-		h.Write([]byte(p.tp.Topic))
+		if build {
+			in.Partitions = append(in.Partitions, cluster.PlanPartition{Topic: p.tp.Topic, Partition: p.tp.Partition,
+				Replicas: slices.Clone(p.replicas), Size: size[p.tp], BytesIn: rate[p.tp]})
+		}
+		h.addString(p.tp.Topic)
 		num(int64(p.tp.Partition))
 		for _, r := range p.replicas {
 			num(int64(r))
 		}
 	})
-	return in, h.Sum64()
+	return in, uint64(h)
+}
+
+// fnv64a is an FNV-1a hash fed without allocating.
+type fnv64a uint64
+
+func (h *fnv64a) addByte(b byte) { *h = (*h ^ fnv64a(b)) * 1099511628211 }
+
+func (h *fnv64a) add(n uint64) {
+	for i := 0; i < 8; i++ {
+		h.addByte(byte(n >> (8 * i)))
+	}
+}
+
+func (h *fnv64a) addString(s string) {
+	for i := 0; i < len(s); i++ {
+		h.addByte(s[i])
+	}
+	h.addByte(0)
 }
 
 // plannedResult takes a plan: its moves become planned requests.
@@ -215,7 +239,7 @@ func (c *controller) plannedResult(m *planned) {
 		b.planned, b.recheckAt = m.fp, c.ticks+c.ticksFor(c.cfg.broker.RebalanceInterval)
 		return
 	}
-	if _, fp := c.planInput(); fp != m.fp {
+	if _, fp := c.planInput(false); fp != m.fp {
 		return // the cluster changed meanwhile: the next look plans again
 	}
 	b.planned, b.recheckAt = m.fp, c.ticks+c.ticksFor(c.cfg.broker.RebalanceInterval)

@@ -375,7 +375,10 @@ func (c *controller) activeTick() {
 	perSecond := c.perSecond()
 	if c.ticks%perSecond == 0 {
 		// Partitions left dirty by a failed write (ZooKeeper unreachable)
-		// are decided again.
+		// are decided again, and so are requested moves waiting for a
+		// slot: whatever freed one (a move ended, a topic was deleted, a
+		// broker left), they start within a second.
+		c.markDirty(func(p *ctrlPartition) bool { return p.requested != nil })
 		c.reconcileAll()
 		c.maybeClearMailbox()
 	}

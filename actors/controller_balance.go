@@ -36,8 +36,9 @@ import (
 // auto.rebalance.check.interval.ms, for sizes and rates that drifted.
 
 type balancer struct {
-	// seen is the tick each live broker was first seen at in this reign.
-	seen map[int32]int64
+	// seen is when each live broker incarnation was first seen in this
+	// reign.
+	seen map[int32]seenAt
 	// gone is the tick a broker holding replicas was first seen missing.
 	gone map[int32]int64
 	// quietSince is the tick since which no move was in flight (-1: one is).
@@ -49,8 +50,13 @@ type balancer struct {
 	recheckAt int64
 }
 
+type seenAt struct {
+	epoch int64 // broker epoch
+	tick  int64
+}
+
 func newBalancer() balancer {
-	return balancer{seen: map[int32]int64{}, gone: map[int32]int64{}, quietSince: -1}
+	return balancer{seen: map[int32]seenAt{}, gone: map[int32]int64{}, quietSince: -1}
 }
 
 // planCall runs a plan off the actor; its result is a *planned.
@@ -90,25 +96,46 @@ func (c *controller) decommissioned(id int32) bool {
 func (c *controller) balanceTick() {
 	b := &c.balance
 	v := c.view
-	for _, id := range sortedKeys(v.brokers) {
-		if v.live(id) {
-			if _, ok := b.seen[id]; !ok {
-				b.seen[id] = c.ticks
-			}
-			delete(b.gone, id)
-		} else {
+	// seen is per incarnation: a broker that restarted settles again.
+	for id, s := range b.seen {
+		if bi, ok := v.brokers[id]; !ok || !v.live(id) || bi.Epoch != s.epoch {
 			delete(b.seen, id)
 		}
 	}
+	for _, id := range sortedKeys(v.brokers) {
+		if v.live(id) {
+			if _, ok := b.seen[id]; !ok {
+				b.seen[id] = seenAt{epoch: v.brokers[id].Epoch, tick: c.ticks}
+			}
+			delete(b.gone, id)
+		}
+	}
 	moving := false
+	held := map[int32]bool{}
 	v.each(false, func(_ *ctrlTopic, p *ctrlPartition) {
 		moving = moving || p.moving()
 		for _, id := range p.allReplicas() {
+			held[id] = true
 			if _, ok := b.gone[id]; !ok && !v.live(id) {
 				b.gone[id] = c.ticks
 			}
 		}
+		// A planned move onto a broker that is gone cannot finish (nor
+		// would anything else move while it waits): it is cancelled, and
+		// the next plan sees the cluster as it is.
+		if r := p.reassign; p.planned && r != nil && p.requested == nil &&
+			slices.ContainsFunc(minus(r.target, r.original), func(id int32) bool { return !v.live(id) }) {
+			c.log.Info().Str("topic", p.tp.Topic).Int32("partition", p.tp.Partition).Ints32("target", r.target).
+				Msg("rebalancing: cancelling a planned move onto a broker that is gone")
+			p.requested = &cluster.Reassignment{Topic: p.tp.Topic, Partition: p.tp.Partition}
+			p.dirty = true
+		}
 	})
+	for id := range b.gone {
+		if !held[id] {
+			delete(b.gone, id) // nothing of it is left to re-create
+		}
+	}
 	if !c.cfg.broker.AutoRebalance || b.planning {
 		return
 	}
@@ -124,7 +151,7 @@ func (c *controller) balanceTick() {
 		return
 	}
 	for _, since := range b.seen {
-		if c.ticks-since < settle {
+		if c.ticks-since.tick < settle {
 			return
 		}
 	}
@@ -155,7 +182,7 @@ func (c *controller) planInput(build bool) (cluster.PlanInput, uint64) {
 			continue
 		}
 		pb := cluster.PlanBroker{ID: id, Rack: v.brokers[id].Rack, Leaving: c.decommissioned(id)}
-		if r := c.loads[id]; r != nil {
+		if r := c.loads[id]; r != nil && r.BrokerEpoch == v.brokers[id].Epoch {
 			pb.DiskCapacity, pb.DiskUsed = r.DiskTotalBytes, r.DiskUsedBytes
 		}
 		in.Brokers = append(in.Brokers, pb)
@@ -176,6 +203,9 @@ func (c *controller) planInput(build bool) (cluster.PlanInput, uint64) {
 	for _, id := range sortedKeys(c.loads) {
 		if !build {
 			break
+		}
+		if b, ok := v.brokers[id]; !ok || b.Epoch != c.loads[id].BrokerEpoch {
+			continue // an earlier incarnation's report
 		}
 		if !v.live(id) {
 			continue

@@ -54,6 +54,7 @@ func (c *controller) reconcileAll() {
 		}
 		p.dirty = false
 		ch, ok := c.view.decide(p)
+		p.electUnclean = false // one attempt, as Kafka's ElectLeaders makes
 		if ok {
 			ch.decided = true
 		} else if pc, elect := c.requestedElection(p); elect {

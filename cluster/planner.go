@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -180,7 +181,7 @@ func PlanRebalance(in PlanInput) (Plan, error) {
 // 0, or a new partition that already exists), ErrInvalidReplicationFactor
 // (rf < 1 or above the number of eligible brokers).
 func PlaceNewPartitions(in PlanInput, topic string, first int32, count, rf int) (map[int32][]int32, error) {
-	if count <= 0 || first < 0 {
+	if count <= 0 || first < 0 || int64(first)+int64(count) > math.MaxInt32 {
 		return nil, fmt.Errorf("%w: %d partitions from %d", ErrInvalidPartitions, count, first)
 	}
 	if rf <= 0 {

@@ -210,7 +210,12 @@ func newPlanState(in PlanInput, isMovable func(PlanPartition) bool) (*planState,
 		p.BytesIn = math.Round(p.BytesIn*inQuantum) / inQuantum
 		rf := p.RF
 		if rf == 0 {
-			rf = len(p.Replicas)
+			// A broker listed twice is one replica.
+			distinct := map[int32]bool{}
+			for _, r := range p.Replicas {
+				distinct[r] = true
+			}
+			rf = len(distinct)
 		}
 		s.movable[i] = isMovable == nil || isMovable(*p)
 		// Only a partition the planner places must have a placeable RF:

@@ -148,15 +148,12 @@ func handleFetch(r *request) answer {
 					if !ok {
 						res.Err = actors.ErrTimeout
 					}
-					if res.Throttled && res.Records.Len() > 0 {
+					if res.Throttled && res.Records.Len() > 0 && s.leaderThrottle.Exceeded() {
 						// A throttled replica's data waits while the
 						// leader's replication throttle is exhausted; it
-						// is read again once the throttle refills.
-						if s.leaderThrottle.Exceeded() {
-							res.Records, held = storage.Region{}, true
-						} else {
-							s.leaderThrottle.Record(res.Records.Len())
-						}
+						// is read again once the throttle refills (what
+						// is sent is charged in fillFetchResponse).
+						res.Records, held = storage.Region{}, true
 					}
 					sl.result = res
 					if res.Err != nil || res.Records.Len() > 0 {
@@ -191,15 +188,16 @@ func handleFetch(r *request) answer {
 			rp.ErrorCode = kerr.UnknownTopicID.Code
 			rp.RecordBatches = []byte{}
 		}
-		return fillFetchResponse(resp, slots, req.MaxBytes, replicaID < 0, r.c.markers), nil
+		return fillFetchResponse(resp, slots, req.MaxBytes, replicaID < 0, r.c.markers, s.leaderThrottle), nil
 	}
 }
 
 // fillFetchResponse copies the partitions' answers into the response,
 // keeping the response within maxBytes (the first non-empty partition is
 // always kept whole, KIP-74). Record batches are not copied: each is a
-// marker the writer replaces by the stored bytes (splice.go).
-func fillFetchResponse(resp *kmsg.FetchResponse, slots []*fetchSlot, maxBytes int32, consumer bool, markers *markerSource) kmsg.Response {
+// marker the writer replaces by the stored bytes (splice.go). The bytes of
+// throttled replicas that go out are charged to throttle.
+func fillFetchResponse(resp *kmsg.FetchResponse, slots []*fetchSlot, maxBytes int32, consumer bool, markers *markerSource, throttle *actors.Throttle) kmsg.Response {
 	sr := &splicedResponse{Response: resp}
 	budget := int(maxBytes)
 	if budget <= 0 {
@@ -225,6 +223,9 @@ func fillFetchResponse(resp *kmsg.FetchResponse, slots []*fetchSlot, maxBytes in
 		// could otherwise wait many fetches for its turn to come first.
 		if used > 0 && (used+n > budget || consumer && n > int(sl.req.PartitionMaxBytes)) {
 			continue // left for the next fetch
+		}
+		if res.Throttled {
+			throttle.Record(n)
 		}
 		mk := markers.next()
 		sr.markers = append(sr.markers, mk)

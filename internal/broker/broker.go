@@ -464,6 +464,7 @@ func (b *Broker) followConfigChanges() {
 				return
 			}
 		}
+		prev := last
 		last = seen
 		if !first { // configs that exist at start arrive with LeaderAndIsr
 			for topic, cfg := range changes.Topics {
@@ -475,7 +476,19 @@ func (b *Broker) followConfigChanges() {
 		// The first pass reads the broker configs again: a change made
 		// between Start's read and the watch is not missed.
 		if first || mine || dflt {
-			if eff, ok := b.loadDynamicConfig(); ok && !sameDynamic(eff, applied) {
+			eff, ok := b.loadDynamicConfig()
+			if !ok {
+				// Read them again: moving on would leave the change
+				// unapplied until another one came.
+				last = prev
+				select {
+				case <-time.After(time.Second):
+					continue
+				case <-b.stopCfg:
+					return
+				}
+			}
+			if !sameDynamic(eff, applied) {
 				applied = eff
 				b.current.Store(eff)
 				def, own := eff.DynamicSettings()

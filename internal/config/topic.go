@@ -160,7 +160,7 @@ func (k *TopicKeyInfo) validate(v string) error {
 		}
 	case kindDouble:
 		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 || f > 1 {
+		if err != nil || !(f >= 0 && f <= 1) { // NaN fails both
 			return fmt.Errorf("%w: %s=%q is not a fraction in [0, 1]", ErrInvalidConfig, k.Name, v)
 		}
 	case kindThrottledList:

@@ -353,14 +353,6 @@ func (r *replica) leaderThrottled(id int32) bool {
 	return slices.Contains(r.adding, id) || r.cfg.LeaderThrottled.Has(r.tp.Partition, r.localID)
 }
 
-// followerThrottled reports whether this follower's fetches count against
-// follower.replication.throttled.rate (while it is behind the leader; the
-// fetcher decides that): it is being added by a move, or the topic's
-// follower.replication.throttled.replicas names it.
-func (r *replica) followerThrottled() bool {
-	return slices.Contains(r.adding, r.localID) || r.cfg.FollowerThrottled.Has(r.tp.Partition, r.localID)
-}
-
 // checkEpoch validates a client's current_leader_epoch (-1: not given).
 func (r *replica) checkEpoch(current int32) error {
 	switch {

@@ -127,13 +127,14 @@ func testStore(t *testing.T, mk func(t *testing.T) harness) {
 		if string(raw) != `{"version":2,"entity_path":"topics/orders"}` {
 			t.Fatalf("notification json %s", raw)
 		}
-		since, last, _, err := s.TopicConfigChangesSince("")
+		changed, last, _, err := s.ConfigChangesSince("", false)
 		must(t, err)
+		since := changed.Topics
 		if last != changes[0] || !reflect.DeepEqual(since, map[string]map[string]string{"orders": {"cleanup.policy": "delete"}}) {
 			t.Fatalf("changes since the start: %v up to %q", since, last)
 		}
-		if since, _, _, err = s.TopicConfigChangesSince(last); err != nil || len(since) != 0 {
-			t.Fatalf("changes since the last one: %v, %v", since, err)
+		if changed, _, _, err = s.ConfigChangesSince(last, false); err != nil || len(changed.Topics) != 0 {
+			t.Fatalf("changes since the last one: %v, %v", changed, err)
 		}
 		// Dynamic broker configs: per broker and the cluster default, each
 		// with a notification naming it (Kafka's layout).
@@ -150,7 +151,7 @@ func testStore(t *testing.T, mk func(t *testing.T) harness) {
 		if !reflect.DeepEqual(all.Brokers, map[string]map[string]string{"2": {"follower.replication.throttled.rate": "100"}, DefaultBrokerEntity: {"log.retention.ms": "5"}}) || len(all.Topics) != 0 {
 			t.Fatalf("broker config changes %+v", all)
 		}
-		if topicsOnly, _, _, err := s.TopicConfigChangesSince(last); err != nil || len(topicsOnly) != 0 {
+		if topicsOnly, _, _, err := s.ConfigChangesSince(last, false); err != nil || len(topicsOnly.Topics) != 0 || len(topicsOnly.Brokers) != 0 {
 			t.Fatalf("topic changes among broker ones: %v %v", topicsOnly, err)
 		}
 		last = blast

@@ -480,16 +480,6 @@ func (s *Store) ConfigChange(name string) (string, error) {
 	return j.EntityPath, nil
 }
 
-// TopicConfigChangesSince reads the topic config change notifications after
-// last (a notification name; "" for all) and returns the current overrides
-// of each topic they name (a topic deleted since is left out), the newest
-// notification seen, and a watch for the next one. The controller follows
-// topic configs through it.
-func (s *Store) TopicConfigChangesSince(last string) (map[string]map[string]string, string, <-chan WatchEvent, error) {
-	ch, last, w, err := s.ConfigChangesSince(last, false)
-	return ch.Topics, last, w, err
-}
-
 // ConfigChanges are the current configs of the entities that change
 // notifications named.
 type ConfigChanges struct {

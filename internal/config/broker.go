@@ -220,12 +220,6 @@ func ValidateDynamic(name, value string) error {
 	return validateBrokerValue(name, strings.TrimSpace(value))
 }
 
-// IsDynamic reports whether a broker setting may be changed at run time.
-func IsDynamic(name string) bool {
-	k, ok := brokerKeyIndex[name]
-	return ok && k.dynamic
-}
-
 // WithDynamic returns the configuration with the dynamic settings stored
 // in ZooKeeper applied: clusterDefault (/config/brokers/<default>) and
 // perBroker (/config/brokers/<id>), the latter winning. Entries that are

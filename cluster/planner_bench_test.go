@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -92,13 +93,19 @@ func benchPlan(b *testing.B, in PlanInput) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	var pl Plan
+	evals := 0
 	for i := 0; i < b.N; i++ {
-		var err error
-		if pl, err = PlanRebalance(in); err != nil {
+		// PlanRebalance, keeping the state to report the search's work.
+		s, err := newPlanState(in, nil)
+		if err != nil {
 			b.Fatal(err)
 		}
+		s.fixPlacement()
+		s.optimize(true, true)
+		pl, evals = s.result(), s.loadEvals
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(evals), "evals")
 	b.ReportMetric(float64(len(pl.Moves)), "moves")
 	b.ReportMetric(float64(pl.BytesMoved)/float64(max(1, pl.LowerBound)), "bytes/bound")
 	var unmet []string
@@ -109,4 +116,43 @@ func benchPlan(b *testing.B, in PlanInput) {
 	}
 	b.Logf("moves %d, bytes moved %d, lower bound %d (ratio %.4f); goals not met: %v",
 		len(pl.Moves), pl.BytesMoved, pl.LowerBound, float64(pl.BytesMoved)/float64(max(1, pl.LowerBound)), unmet)
+}
+
+// wideCluster is brokers brokers holding topics × parts partitions of RF 3
+// with sizes log-uniform between 1 MiB and 100 GiB (a few huge partitions
+// among many small ones: the hard case for goal 4), plus one new broker.
+func wideCluster(topics, parts, brokers int) PlanInput {
+	in := benchCluster(topics, parts, brokers)
+	rng := rand.New(rand.NewPCG(7, 3))
+	lo, hi := math.Log(1<<20), math.Log(100<<30)
+	for i := range in.Partitions {
+		in.Partitions[i].Size = int64(math.Exp(lo + rng.Float64()*(hi-lo)))
+	}
+	return in
+}
+
+// BenchmarkPlanRebalanceWide is the many-broker case at tight tolerances:
+// 100 brokers + 1, 3000 partitions of log-uniform sizes, at 1%, and at
+// 0.1%, which the sizes do not allow: the search stops at its bound
+// (maxLoadEvals) with the brokers within the coarser stages. The default
+// tolerance is BenchmarkPlanRebalanceBrokers/brokers=100.
+func BenchmarkPlanRebalanceWide(b *testing.B) {
+	for _, tol := range []float64{0.01, 0.001} {
+		b.Run(fmt.Sprintf("tolerance=%g", tol), func(b *testing.B) {
+			in := wideCluster(30, 100, 100)
+			in.LoadTolerance = tol
+			benchPlan(b, in)
+		})
+	}
+}
+
+// BenchmarkPlanRebalanceBrokers sweeps the broker count at 30 partitions
+// (90 replicas) per broker, log-uniform sizes, default tolerance, one new
+// broker.
+func BenchmarkPlanRebalanceBrokers(b *testing.B) {
+	for _, n := range []int{100, 300, 1000} {
+		b.Run(fmt.Sprintf("brokers=%d", n), func(b *testing.B) {
+			benchPlan(b, wideCluster(n/10*3, 100, n))
+		})
+	}
 }

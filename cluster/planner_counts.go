@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"slices"
-	"sort"
 )
 
 // Goal 2 of the planner: replicas per broker, per topic and overall.
@@ -46,20 +45,28 @@ func (s *planState) countStep(t int) bool {
 		}
 		return int(s.cntT[s.tb(t, b)])
 	}
-	order := make([]int, s.n)
-	for i := range order {
-		order[i] = i
+	// Brokers by count (topic t's, or overall), then overall count,
+	// largest first; ties by index. Keys are computed once: this runs once
+	// per step, over every broker.
+	keys := s.countKeys[:0]
+	for b := 0; b < s.n; b++ {
+		keys = append(keys, countKey{c(b), s.cnt[b], b})
 	}
-	sort.Slice(order, func(i, j int) bool {
-		a, b := order[i], order[j]
-		if c(a) != c(b) {
-			return c(a) > c(b)
+	slices.SortFunc(keys, func(x, y countKey) int {
+		if x.c != y.c {
+			return y.c - x.c
 		}
-		if s.cnt[a] != s.cnt[b] {
-			return s.cnt[a] > s.cnt[b]
+		if x.all != y.all {
+			return y.all - x.all
 		}
-		return a < b
+		return x.b - y.b
 	})
+	s.countKeys = keys
+	order := s.countOrder[:0]
+	for _, k := range keys {
+		order = append(order, k.b)
+	}
+	s.countOrder = order
 	if s.n == 0 || c(order[0])-c(order[s.n-1]) < 2 {
 		return false
 	}
@@ -217,3 +224,6 @@ func (s *planState) bestMove(t, src, dst int) (replicaMove, bool) {
 	}
 	return best, found
 }
+
+// countKey is a broker's place in countStep's order.
+type countKey struct{ c, all, b int }

@@ -1,6 +1,9 @@
 package cluster
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // Goal 4 of the planner: disk usage threshold, then bytes on disk and
 // bytes in within the tolerance of the mean.
@@ -166,13 +169,48 @@ func (s *planState) episodeSteps(a int) int { return 16 + s.cnt[a] }
 // above, else inside its band), kept only if it gets there. Steps that
 // would only make it less far off copy bytes without reaching anything,
 // so they are undone and the broker is reported instead.
+//
+// A tight tolerance is approached in stages (see loadStages), each of
+// which keeps what its episodes reached: a band the sizes make
+// unreachable then still leaves the brokers within the coarser ones,
+// instead of every episode being undone.
 func (s *planState) balanceLoad() bool {
 	if s.n < 2 {
 		return false
 	}
+	tol := s.tol
+	defer func() { s.tol = tol }()
 	changed := false
+	for _, t := range loadStages(tol) {
+		s.tol = t
+		if s.balanceLoadAt() {
+			changed = true
+		}
+	}
+	return changed
+}
+
+// loadStages lists the tolerances the load phase works through for a
+// target tolerance: coarser ones first, each a quarter of the one before,
+// from below loadCoarsest down to the target.
+func loadStages(tol float64) []float64 {
+	stages := []float64{tol}
+	for t := tol * 4; t < loadCoarsest && tol > 0; t *= 4 {
+		stages = append(stages, t)
+	}
+	slices.Reverse(stages)
+	return stages
+}
+
+// loadCoarsest bounds the coarsest stage of loadStages (the default
+// tolerance: at it and above there is a single stage).
+const loadCoarsest = defaultLoadTolerance
+
+// balanceLoadAt is the load phase at the current tolerance.
+func (s *planState) balanceLoadAt() bool {
+	changed, progress := false, false
 	stuck := make([]bool, s.n)
-	for budget := 4*len(s.parts) + 64; budget > 0; budget-- {
+	for budget := 4*len(s.parts) + 64; budget > 0 && s.loadEvals < s.maxEvals; budget-- {
 		a := -1
 		var at, al float64
 		for b := 0; b < s.n; b++ {
@@ -188,7 +226,18 @@ func (s *planState) balanceLoad() bool {
 			}
 		}
 		if a < 0 {
-			break
+			// Every broker off its goal failed since the last clear. If
+			// an episode succeeded since, the loads it changed may let a
+			// stuck one through now: try them all again, once per
+			// success-bearing round (not after every success, which with
+			// many brokers that cannot reach their band repeats the
+			// failures once per success).
+			if !progress {
+				break
+			}
+			progress = false
+			clear(stuck)
+			continue
 		}
 		if at > 0 && float64(s.used[a]-s.disk0[a]) > s.thr*float64(s.capa[a]) {
 			// Other files alone fill the disk past the threshold: no
@@ -205,7 +254,7 @@ func (s *planState) balanceLoad() bool {
 		}
 		s.begin()
 		s.stable++
-		for i, limit := 0, s.episodeSteps(a); i < limit && off(); i++ {
+		for i, limit := 0, s.episodeSteps(a); i < limit && off() && s.loadEvals < s.maxEvals; i++ {
 			if !s.loadStepFor(a, at > 0) {
 				break
 			}
@@ -214,11 +263,13 @@ func (s *planState) balanceLoad() bool {
 		s.stable--
 		reached := !off()
 		if j := s.end(reached); reached && len(j) > 0 {
-			changed = true
-			clear(stuck)
+			changed, progress = true, true
 		} else {
 			stuck[a] = true
 		}
+	}
+	if s.loadEvals >= s.maxEvals {
+		s.loadCapped = true
 	}
 	return changed
 }
@@ -264,3 +315,10 @@ func (s *planState) tryWithLeaderRepair(st loadStep) bool {
 	s.end(keep)
 	return keep
 }
+
+// maxLoadEvals bounds the candidate steps the load phase evaluates over a
+// whole plan (under 100 ns each: seconds of one core). Past it the plan
+// keeps what it reached and reports goal 4 as not met for that reason, so
+// that a goal the sizes make unreachable on hundreds of brokers cannot
+// keep the controller's planner busy for minutes.
+const maxLoadEvals = 100_000_000

@@ -282,6 +282,11 @@ const leadersOnlyNote = "a LeadersOnly plan moves no data"
 // loadReason checks goal 4 and says why it fails.
 func (s *planState) loadReason() string {
 	why := func(r string) string { return r }
+	if s.loadCapped {
+		why = func(string) string {
+			return fmt.Sprintf("the search stopped at its bound of %d candidate steps", s.maxEvals)
+		}
+	}
 	if s.leadersOnly {
 		why = func(string) string { return leadersOnlyNote }
 	}
@@ -300,13 +305,13 @@ func (s *planState) loadReason() string {
 	}
 	for b := 0; b < s.n; b++ {
 		if s.meanD > 0 && math.Abs(float64(s.disk[b])-s.meanD) > s.tol*s.meanD {
-			return fmt.Sprintf("broker %d holds %d bytes, mean %.0f ± %.0f%%: %s",
+			return fmt.Sprintf("broker %d holds %d bytes, mean %.0f ± %.3g%%: %s",
 				s.allIDs[b], s.disk[b], s.meanD, 100*s.tol, why("partition sizes allow no step that keeps goals 1–3 and gets it there"))
 		}
 	}
 	for b := 0; b < s.n; b++ {
 		if s.meanN > 0 && math.Abs(s.bytesIn[b]-s.meanN) > s.tol*s.meanN {
-			return fmt.Sprintf("broker %d receives %.1f bytes/s, mean %.1f ± %.0f%%: %s",
+			return fmt.Sprintf("broker %d receives %.1f bytes/s, mean %.1f ± %.3g%%: %s",
 				s.allIDs[b], s.bytesIn[b], s.meanN, 100*s.tol, why("partition loads allow no step that keeps goals 1–3 and gets it there"))
 		}
 	}

@@ -52,6 +52,12 @@ type planState struct {
 	bySize      [][]int32        // eligible broker → its partitions by Size, then index
 	byIn        [][]int32        // the same by BytesIn, then index
 	listsSorted bool             // the three are sorted (not during newPlanState)
+	partnerBuf  []partnerKey     // scratch of partnerOrder
+	loadEvals   int              // load steps evaluated, up to maxEvals
+	maxEvals    int              // maxLoadEvals (lower in tests)
+	loadCapped  bool             // the load phase stopped at maxLoadEvals
+	countKeys   []countKey       // scratch of countStep
+	countOrder  []int            // scratch of countStep
 
 	// Goal 4 inputs.
 	used, capa, disk0 []int64 // DiskUsed, DiskCapacity, and our bytes on it at the start
@@ -95,6 +101,7 @@ type planState struct {
 func newPlanState(in PlanInput, isMovable func(PlanPartition) bool) (*planState, error) {
 	s := &planState{index: map[int32]int{}, bounds: map[int]rackBounds{}}
 	s.thr, s.tol = in.DiskThreshold, in.LoadTolerance
+	s.maxEvals = maxLoadEvals
 	s.leadersOnly = in.LeadersOnly
 	if s.thr == 0 {
 		s.thr = defaultDiskThreshold

@@ -79,6 +79,7 @@ const (
 // that keeps goals 1–3 by itself (strict), and the best that needs a
 // leader repair (relaxed).
 func (s *planState) bestLoadStep(a int, threshold bool) (strict loadStep, okS bool, relaxed loadStep, okR bool) {
+	accepted := 0
 	consider := func(st loadStep) {
 		if !(st.dt < -loadEps || (st.dt <= loadEps && st.dl < -loadEps)) {
 			return
@@ -110,6 +111,7 @@ func (s *planState) bestLoadStep(a int, threshold bool) (strict loadStep, okS bo
 				}
 			}
 		}
+		accepted++
 		t, l := after(a)
 		if threshold {
 			st.reach, st.gain = t == 0, -st.dt
@@ -152,31 +154,34 @@ func (s *planState) bestLoadStep(a int, threshold bool) (strict loadStep, okS bo
 		}
 	}
 	var targets []float64
-	for b := 0; b < s.n; b++ {
-		if b == a {
+	for mi, m := range metrics {
+		// Partners in order of room for what a needs; the search stops
+		// partnerWindow partners after the first that offered a step.
+		va := m.total(a)
+		gives := threshold || (m.mean > 0 && va > (1+s.tol)*m.mean)
+		if !threshold && !gives && !(m.mean > 0 && va < (1-s.tol)*m.mean) {
 			continue
 		}
-		for mi, m := range metrics {
+		if threshold && mi != 0 {
+			continue
+		}
+		partners := s.partnerOrder(a, mi, gives, threshold)
+		productive := -1
+		for pi, pk := range partners {
+			b := pk.b
+			if productive >= 0 && pi > productive+partnerWindow {
+				break
+			}
+			before := accepted
 			// Load goes from g to r, in the direction a needs: away from
 			// a above the threshold or its band, towards a below its band.
 			// A metric a is within its band for is left alone (other than
 			// by the penalties each step is judged by). The ideal amounts:
 			// even the two out, bring g down to the mean, r up to it, and
 			// in a threshold episode get a below the threshold.
-			va := m.total(a)
-			var g, r int
-			switch {
-			case threshold:
-				if mi != 0 {
-					continue
-				}
-				g, r = a, b
-			case m.mean > 0 && va > (1+s.tol)*m.mean:
-				g, r = a, b
-			case m.mean > 0 && va < (1-s.tol)*m.mean:
+			g, r := a, b
+			if !gives {
 				g, r = b, a
-			default:
-				continue
 			}
 			vg, vr := m.total(g), m.total(r)
 			targets = append(targets[:0], (vg-vr)/2, vg-m.mean, m.mean-vr)
@@ -243,13 +248,64 @@ func (s *planState) bestLoadStep(a int, threshold bool) (strict loadStep, okS bo
 					return found
 				})
 			}
+			if productive < 0 && accepted > before {
+				productive = pi
+			}
 		}
 	}
 	return strict, okS, relaxed, okR
 }
 
+// partnerWindow is how many partners bestLoadStep searches after the first
+// that offered an acceptable step. Partners come in order of room, so the
+// best step is almost always among the first; the window keeps a step
+// O(window) in the brokers rather than O(brokers), which with hundreds of
+// brokers is the difference between seconds and minutes.
+const partnerWindow = 8
+
+// partnerOrder lists the brokers other than a in the order bestLoadStep
+// tries them for metric mi (0 bytes on disk, 1 bytes in): when a gives
+// (above its band, or its threshold), the least loaded first, in a
+// threshold episode those furthest below their own threshold; when a
+// receives, the most loaded first. Ties by index: deterministic. The
+// slice is scratch, valid until the next call.
+func (s *planState) partnerOrder(a, mi int, gives, threshold bool) []partnerKey {
+	key := func(b int) float64 {
+		switch {
+		case threshold && s.capa[b] > 0 && s.used[b] > 0:
+			return float64(s.projectedUsed(b, s.disk[b]))/float64(s.capa[b]) - s.thr
+		case mi == 0:
+			return float64(s.disk[b]) / max(s.meanD, 1)
+		default:
+			return s.bytesIn[b] / max(s.meanN, 1)
+		}
+	}
+	s.partnerBuf = s.partnerBuf[:0]
+	for b := 0; b < s.n; b++ {
+		if b != a {
+			s.partnerBuf = append(s.partnerBuf, partnerKey{b, key(b)})
+		}
+	}
+	slices.SortFunc(s.partnerBuf, func(x, y partnerKey) int {
+		if x.k != y.k {
+			if (x.k < y.k) == gives {
+				return -1
+			}
+			return 1
+		}
+		return x.b - y.b
+	})
+	return s.partnerBuf
+}
+
+type partnerKey struct {
+	b int
+	k float64
+}
+
 // singleStep evaluates moving p's replica from src to dst as a load step.
 func (s *planState) singleStep(p, src, dst int) (loadStep, bool) {
+	s.loadEvals++
 	if s.has(p, dst) || !s.rackOK(p, src, dst) {
 		return loadStep{}, false
 	}
@@ -271,6 +327,7 @@ func (s *planState) singleStep(p, src, dst int) (loadStep, bool) {
 
 // swapStep evaluates moving p from a to b and q from b to a.
 func (s *planState) swapStep(p, q, a, b int) (loadStep, bool) {
+	s.loadEvals++
 	if p == q || s.has(p, b) || s.has(q, a) || !s.rackOK(p, a, b) || !s.rackOK(q, b, a) {
 		return loadStep{}, false
 	}

@@ -925,3 +925,73 @@ func TestPlanPlaceNewPartitionsProperties(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanRebalancePropertiesTight runs clusters of up to 60 brokers (more
+// than the load search's partner window) at tolerances below the default,
+// which the load phase approaches in stages.
+func TestPlanRebalancePropertiesTight(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	var st planStats
+	met := 0
+	for i := 0; i < 60; i++ {
+		in := randomClusterSized(rng, i%2 == 0, 60, 6, 60)
+		in.LoadTolerance = []float64{0.005, 0.02, 0.05}[i%3]
+		if checkPlanProperties(t, i, in, rng, &st) {
+			if pl, _ := PlanRebalance(in); pl.Report.Satisfied(GoalLoadBalance) {
+				met++
+			}
+		}
+	}
+	t.Logf("%d plans (goal 4 met in %d), %d at the lower bound; smallest k with BytesMoved <= k×LowerBound + slack: %.2f",
+		st.planned, met, st.atBound, st.worstK)
+}
+
+// TestLoadStages: coarse tolerances first, each a quarter of the one
+// before, down to the target; one stage at the default and above.
+func TestLoadStages(t *testing.T) {
+	for _, c := range []struct {
+		tol  float64
+		want []float64
+	}{
+		{0.10, []float64{0.10}},
+		{0.5, []float64{0.5}},
+		{0.03, []float64{0.03}},
+		{0.01, []float64{0.04, 0.01}},
+		{0.001, []float64{0.064, 0.016, 0.004, 0.001}},
+	} {
+		got := loadStages(c.tol)
+		if len(got) != len(c.want) {
+			t.Fatalf("loadStages(%g) = %v, want %v", c.tol, got, c.want)
+		}
+		for i := range got {
+			if math.Abs(got[i]-c.want[i]) > 1e-12 {
+				t.Fatalf("loadStages(%g) = %v, want %v", c.tol, got, c.want)
+			}
+		}
+	}
+}
+
+// TestPlanLoadSearchBound: a load phase that runs out of its bound keeps
+// goals 1–3, stops (the bound is checked between steps, so by less than
+// the bound again), and says why goal 4 is not met.
+func TestPlanLoadSearchBound(t *testing.T) {
+	in := wideCluster(3, 100, 30)
+	in.LoadTolerance = 0.001
+	s, err := newPlanState(in, nil)
+	must(t, err)
+	s.maxEvals = 200000
+	s.fixPlacement()
+	s.optimize(true, true)
+	pl := s.result()
+	if !s.loadCapped || s.loadEvals < s.maxEvals || s.loadEvals > 2*s.maxEvals {
+		t.Fatalf("evaluated %d steps (capped %v), bound %d", s.loadEvals, s.loadCapped, s.maxEvals)
+	}
+	for g := GoalPlacement; g <= GoalLeaderBalance; g++ {
+		if !pl.Report.Satisfied(g) {
+			t.Fatalf("goal %d not met: %s", g, pl.Report.Goals[g-1].Reason)
+		}
+	}
+	if r := pl.Report.Goals[GoalLoadBalance-1].Reason; !strings.Contains(r, "search stopped at its bound of 200000") {
+		t.Fatalf("goal 4 reason %q", r)
+	}
+}

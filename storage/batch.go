@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 )
 
 // Kafka v2 record batch header layout (all integers big-endian). See doc.go.
@@ -166,6 +167,14 @@ func frameBatch(b []byte) (int, error) {
 	return int(size), nil
 }
 
+// plausibleCount reports whether a stored batch's record count fits its
+// offset range: n == lastOffsetDelta+1 for a batch as produced, fewer
+// (down to 0, an empty batch) once the cleaner removed records (Kafka keeps
+// compacted batches' offset ranges).
+func plausibleCount(h BatchHeader) bool {
+	return h.NumRecords >= 0 && int64(h.NumRecords) <= int64(h.LastOffsetDelta)+1
+}
+
 // batchSummary is what validation learns about one batch.
 type batchSummary struct {
 	size         int
@@ -220,7 +229,7 @@ func validateBatch(b []byte, maxBytes int32) (batchSummary, error) {
 		return batchSummary{}, fmt.Errorf("%w: unknown compression codec %d", ErrInvalidRecord, codec)
 	}
 	if codec == 0 {
-		if err := walkRecords(batch, n, nil); err != nil {
+		if err := walkRecords(batch, n, true, nil); err != nil {
 			return batchSummary{}, err
 		}
 	}
@@ -242,9 +251,13 @@ var errRecordFraming = fmt.Errorf("%w: inner record framing", ErrInvalidRecord)
 // timestamp delta. Returning false from fn stops the walk early. It decodes
 // with positions rather than subslices and an inlined one-byte varint path:
 // it runs for every record an Append accepts.
-func walkRecords(batch []byte, n int32, fn func(offsetDelta int32, tsDelta int64) bool) error {
+//
+// strict (a produced batch) requires offset deltas 0..n-1; otherwise (a
+// stored batch, maybe compacted) they must increase from 0 or more.
+func walkRecords(batch []byte, n int32, strict bool, fn func(offsetDelta int32, tsDelta int64) bool) error {
 	b := batch
 	p := BatchHeaderSize
+	prevDelta := int64(-1)
 	for i := int32(0); i < n; i++ {
 		recLen, q := readVarint(b, p)
 		if q < 0 || recLen <= 0 || recLen > int64(len(b)-q) {
@@ -259,9 +272,10 @@ func walkRecords(batch []byte, n int32, fn func(offsetDelta int32, tsDelta int64
 			return errRecordFraming
 		}
 		offDelta, q := readVarint(rec, q)
-		if q < 0 || offDelta != int64(i) {
+		if q < 0 || (strict && offDelta != int64(i)) || (!strict && (offDelta <= prevDelta || offDelta > math.MaxInt32)) {
 			return fmt.Errorf("%w: record %d has offset delta %d", ErrInvalidRecord, i, offDelta)
 		}
+		prevDelta = offDelta
 		if q = skipField(rec, q, true); q < 0 { // key
 			return errRecordFraming
 		}
@@ -347,7 +361,7 @@ func findRecordAtOrAfterTimestamp(batch []byte, ts int64) (int64, int64, bool) {
 		return h.BaseOffset, h.MaxTimestamp, true
 	}
 	off, rts := int64(-1), int64(-1)
-	err = walkRecords(batch, h.NumRecords, func(od int32, tsd int64) bool {
+	err = walkRecords(batch, h.NumRecords, false, func(od int32, tsd int64) bool {
 		if t := h.FirstTimestamp + tsd; t >= ts {
 			off, rts = h.BaseOffset+int64(od), t
 			return false
@@ -372,7 +386,7 @@ func findMaxTimestampRecord(batch []byte) int64 {
 		return h.BaseOffset
 	}
 	off := h.BaseOffset
-	_ = walkRecords(batch, h.NumRecords, func(od int32, tsd int64) bool {
+	_ = walkRecords(batch, h.NumRecords, false, func(od int32, tsd int64) bool {
 		if h.FirstTimestamp+tsd == h.MaxTimestamp {
 			off = h.BaseOffset + int64(od)
 			return false

@@ -22,6 +22,9 @@ type partitionCheckpoint struct {
 	// ActiveIndex is the active segment's index state when the recovery
 	// point was last advanced (Base -1 if unknown).
 	ActiveIndex indexState
+	// CleanerOffset is where the log cleaner stopped: offsets below it
+	// were compacted (0 when never cleaned). Older files lack the line.
+	CleanerOffset int64
 }
 
 // encode renders the checkpoint as text with a trailing CRC-32C line, so a
@@ -30,6 +33,9 @@ func (c partitionCheckpoint) encode() []byte {
 	a := c.ActiveIndex
 	body := fmt.Sprintf("troupe-partition-checkpoint 1\nrecovery-point %d\nhigh-watermark %d\nlog-start-offset %d\nactive-index %d %d %08x %d %08x\n",
 		c.RecoveryPoint, c.HighWatermark, c.LogStartOffset, a.Base, a.IdxEntries, a.IdxSum, a.TidxEntries, a.TidxSum)
+	if c.CleanerOffset > 0 {
+		body += fmt.Sprintf("cleaner-offset %d\n", c.CleanerOffset)
+	}
 	return fmt.Appendf(nil, "%scrc32c %08x\n", body, crc32.Checksum([]byte(body), castagnoli))
 }
 
@@ -48,7 +54,7 @@ func decodePartitionCheckpoint(data []byte) (partitionCheckpoint, error) {
 	}
 	var c partitionCheckpoint
 	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
-	if len(lines) != 5 || lines[0] != "troupe-partition-checkpoint 1" {
+	if (len(lines) != 5 && len(lines) != 6) || lines[0] != "troupe-partition-checkpoint 1" {
 		return bad("unknown format")
 	}
 	for _, l := range lines[1:] {
@@ -71,6 +77,8 @@ func decodePartitionCheckpoint(data []byte) (partitionCheckpoint, error) {
 			c.HighWatermark = n
 		case "log-start-offset":
 			c.LogStartOffset = n
+		case "cleaner-offset":
+			c.CleanerOffset = n
 		default:
 			return bad("unknown key " + strconv.Quote(k))
 		}

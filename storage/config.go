@@ -43,7 +43,36 @@ type Config struct {
 	// files stay open (renamed *.deleted) so Regions handed out before the
 	// deletion stay readable. Default 60s.
 	FileDeleteDelay time.Duration
+
+	// CleanupPolicy (cleanup.policy): "delete" (the default: retention
+	// applies), "compact" (the cleaner keeps the latest record per key;
+	// retention does not apply) or "compact,delete" (both).
+	CleanupPolicy string
+	// DeleteRetentionMs (delete.retention.ms): how long the cleaner keeps
+	// a tombstone (a null value), counted from its batch's max timestamp.
+	// Default 1 day; 0 drops tombstones at the second cleaning that sees
+	// them.
+	DeleteRetentionMs int64
+	// MinCompactionLagMs (min.compaction.lag.ms): a segment whose newest
+	// record is younger is not cleaned yet. Default 0.
+	MinCompactionLagMs int64
+	// MaxCompactionLagMs (max.compaction.lag.ms): a log whose oldest dirty
+	// record is older is cleaned whatever its dirty ratio. Default (0)
+	// means never.
+	MaxCompactionLagMs int64
+	// MinCleanableDirtyRatio (min.cleanable.dirty.ratio): the share of
+	// the cleanable bytes not yet cleaned above which the log is cleaned.
+	// Default 0.5.
+	MinCleanableDirtyRatio float64
 }
+
+// Compacts reports whether the cleaner works on the log.
+func (c Config) Compacts() bool {
+	return c.CleanupPolicy == "compact" || c.CleanupPolicy == "compact,delete" || c.CleanupPolicy == "delete,compact"
+}
+
+// Deletes reports whether retention deletes old segments.
+func (c Config) Deletes() bool { return c.CleanupPolicy != "compact" }
 
 const (
 	day              = 24 * 60 * 60 * 1000
@@ -73,6 +102,10 @@ func DefaultConfig() Config {
 		FlushMessages:      math.MaxInt64,
 		FlushMs:            math.MaxInt64,
 		FileDeleteDelay:    defaultDelay,
+
+		CleanupPolicy:          "delete",
+		DeleteRetentionMs:      day,
+		MinCleanableDirtyRatio: 0.5,
 	}
 }
 
@@ -110,6 +143,17 @@ func (c Config) normalized() Config {
 	}
 	if c.FileDeleteDelay < 0 {
 		c.FileDeleteDelay = 0
+	}
+	if c.CleanupPolicy == "" {
+		c.CleanupPolicy = d.CleanupPolicy
+	}
+	if c.MaxCompactionLagMs <= 0 {
+		c.MaxCompactionLagMs = math.MaxInt64
+	}
+	c.DeleteRetentionMs = max(c.DeleteRetentionMs, 0)
+	c.MinCompactionLagMs = max(c.MinCompactionLagMs, 0)
+	if !(c.MinCleanableDirtyRatio >= 0 && c.MinCleanableDirtyRatio <= 1) { // also NaN
+		c.MinCleanableDirtyRatio = d.MinCleanableDirtyRatio
 	}
 	return c
 }

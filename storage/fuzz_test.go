@@ -139,7 +139,7 @@ func FuzzValidateBatch(f *testing.F) {
 		}
 		if h.Compression() == 0 {
 			next := int32(0)
-			if err := walkRecords(data[:size], h.NumRecords, func(od int32, _ int64) bool {
+			if err := walkRecords(data[:size], h.NumRecords, true, func(od int32, _ int64) bool {
 				if od != next {
 					t.Fatalf("offset delta %d, want %d", od, next)
 				}

@@ -44,6 +44,10 @@ type Log struct {
 	// written is the checkpoint as last written to disk.
 	written partitionCheckpoint
 	epochs  epochCache
+	// cleanerOffset: offsets below it were compacted (CleanerOffset).
+	cleanerOffset int64
+	// keys decodes produced batches of a compacted log (checkKeys).
+	keys *RecordReader
 	// dirDirty is set when directory entries (segment files created, renamed)
 	// changed since the directory's last fsync; dirGen counts such changes.
 	dirDirty bool
@@ -243,6 +247,11 @@ func (l *Log) appendAsLeader(records []byte, leaderEpoch int32, allowControl boo
 		if sum.control && !allowControl {
 			return AppendInfo{}, fmt.Errorf("%w: control batches may not be produced by clients", ErrInvalidRecord)
 		}
+		if l.cfg.Compacts() && !sum.control {
+			if err := l.checkKeys(records[p : p+sum.size]); err != nil {
+				return AppendInfo{}, fmt.Errorf("batch %d at byte %d: %w", info.NumBatches, p, err)
+			}
+		}
 		if sum.maxTimestamp > info.MaxTimestamp {
 			info.MaxTimestamp, info.OffsetOfMaxTimestamp = sum.maxTimestamp, off
 		}
@@ -317,7 +326,7 @@ func (l *Log) AppendAsFollower(records []byte) (info AppendInfo, err error) {
 		if h.BaseOffset != off {
 			return AppendInfo{}, fmt.Errorf("%w: batch %d starts at offset %d, expected %d", ErrOffsetMismatch, info.NumBatches, h.BaseOffset, off)
 		}
-		if h.NumRecords <= 0 || h.LastOffsetDelta != h.NumRecords-1 {
+		if !plausibleCount(h) {
 			return AppendInfo{}, fmt.Errorf("%w: %d records but last offset delta %d", ErrInvalidRecord, h.NumRecords, h.LastOffsetDelta)
 		}
 		if h.MaxTimestamp > info.MaxTimestamp {
@@ -348,6 +357,25 @@ func (l *Log) AppendAsFollower(records []byte) (info AppendInfo, err error) {
 		p += int(h.size)
 	}
 	return info, nil
+}
+
+// checkKeys refuses a batch with a record without a key: a compacted log
+// keeps records by key (Kafka: INVALID_RECORD). Compressed batches are
+// decompressed to look, as Kafka's validator does.
+func (l *Log) checkKeys(batch []byte) error {
+	if l.keys == nil {
+		l.keys = NewRecordReader(maxCleanBatch)
+	}
+	recs, err := l.keys.Records(batch)
+	if err != nil {
+		return err
+	}
+	for i, r := range recs {
+		if r.Key == nil {
+			return fmt.Errorf("%w: compacted topic cannot accept a record without a key (record %d)", ErrInvalidRecord, i)
+		}
+	}
+	return nil
 }
 
 func (l *Log) checkAppendSize(n int) error {
@@ -883,6 +911,9 @@ func (l *Log) ApplyRetention() (deleted int, err error) {
 	if err := l.writable(); err != nil {
 		return 0, err
 	}
+	if !l.cfg.Deletes() {
+		return 0, nil
+	}
 	now := l.nowMs()
 	excess := int64(-1)
 	if l.cfg.RetentionBytes >= 0 {
@@ -1283,7 +1314,7 @@ func (l *Log) Checkpoint() error {
 			return err
 		}
 	}
-	cp := partitionCheckpoint{RecoveryPoint: l.recoveryPoint, HighWatermark: l.hw, LogStartOffset: l.logStart, ActiveIndex: l.flushedIndex}
+	cp := partitionCheckpoint{RecoveryPoint: l.recoveryPoint, HighWatermark: l.hw, LogStartOffset: l.logStart, ActiveIndex: l.flushedIndex, CleanerOffset: l.cleanerOffset}
 	if cp == l.written {
 		return nil
 	}

@@ -70,6 +70,13 @@ func (l *Log) load() error {
 	if err != nil {
 		return storageErr("list "+dir, err)
 	}
+	if swapped, err := l.completeSwaps(names); err != nil {
+		return err
+	} else if swapped {
+		if names, err = fs.List(dir); err != nil {
+			return storageErr("list "+dir, err)
+		}
+	}
 	var bases []int64
 	haveLog := map[int64]bool{}
 	var indexFiles []string
@@ -175,6 +182,7 @@ func (l *Log) load() error {
 	if cpFound {
 		l.recoveryPoint = min(cp.RecoveryPoint, leo)
 		l.hw = cp.HighWatermark
+		l.cleanerOffset = min(cp.CleanerOffset, leo)
 	} else {
 		l.recoveryPoint = l.segs[0].base
 	}
@@ -420,7 +428,7 @@ func (l *Log) recoverSegment(s *segment, buf []byte) (_ []byte, stop int64, reas
 			why = ferr
 			break
 		}
-		if h.NumRecords <= 0 || h.LastOffsetDelta != h.NumRecords-1 {
+		if !plausibleCount(h) {
 			why = fmt.Errorf("%d records but last offset delta %d", h.NumRecords, h.LastOffsetDelta)
 			break
 		}

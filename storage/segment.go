@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -98,6 +99,19 @@ func newSegmentStruct(fs FS, dir string, base int64, cfg Config, nowMs int64) *s
 		created:  nowMs,
 	}
 }
+
+// setPaths names the segment's three files after its base with suffix
+// appended ("" for the live names; the cleaner's ".cleaned" and ".swap").
+func (s *segment) setPaths(suffix string) {
+	dir := filepath.Dir(s.logPath)
+	name := segmentName(s.base)
+	s.logPath = join(dir, name+logSuffix+suffix)
+	s.idx.path = join(dir, name+indexSuffix+suffix)
+	s.tidx.path = join(dir, name+timeIndexSuffix+suffix)
+}
+
+// paths lists the segment's files: offset index, time index, log.
+func (s *segment) paths() [3]string { return [3]string{s.idx.path, s.tidx.path, s.logPath} }
 
 // createSegment creates empty files for a new active segment.
 func createSegment(fs FS, dir string, base int64, cfg Config, nowMs int64) (*segment, error) {

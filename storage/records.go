@@ -42,6 +42,9 @@ type RecordReader struct {
 	buf  []byte
 	recs []Record
 	zstd *zstd.Decoder
+	lz   *lz4.Reader
+	gz   *gzip.Reader
+	src  bytes.Reader
 }
 
 // NewRecordReader returns a reader that refuses records sections that
@@ -160,18 +163,30 @@ func (r *RecordReader) readAllBounded(src io.Reader) ([]byte, error) {
 func (r *RecordReader) decompress(codec int8, in []byte) ([]byte, error) {
 	switch codec {
 	case 1:
-		zr, err := gzip.NewReader(bytes.NewReader(in))
+		r.src.Reset(in)
+		var err error
+		if r.gz == nil {
+			r.gz, err = gzip.NewReader(&r.src)
+		} else {
+			err = r.gz.Reset(&r.src)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: gzip: %v", ErrCorruptMessage, err)
 		}
-		return r.readAllBounded(zr)
+		return r.readAllBounded(r.gz)
 	case 2:
 		if bytes.HasPrefix(in, xerialMagic) {
 			return r.unxerial(in)
 		}
 		return r.unsnappy(r.buf[:0], in)
 	case 3:
-		return r.readAllBounded(lz4.NewReader(bytes.NewReader(in)))
+		r.src.Reset(in)
+		if r.lz == nil {
+			r.lz = lz4.NewReader(&r.src)
+		} else {
+			r.lz.Reset(&r.src)
+		}
+		return r.readAllBounded(r.lz)
 	case 4:
 		if r.zstd == nil {
 			d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(r.max)+1))
